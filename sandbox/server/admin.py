@@ -1,0 +1,100 @@
+"""`/__sandbox__/*`: the sandbox's own control and inspection endpoints (no vendor auth).
+
+Mounted on every vendor port; they all act on the one shared world.
+"""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from fastapi import APIRouter, Request
+
+from sandbox.server.app import VendorError, int_param, json_response
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health(request: Request):
+    world, faults = request.app.state.world, request.app.state.faults
+    vendor = request.app.state.vendor.name
+    return json_response(
+        {
+            "vendor": vendor,
+            "world": str(world.path),
+            "now": int(time.time()),
+            "maintenance_until": faults.maintenance_until(vendor) if faults else None,
+        }
+    )
+
+
+@router.get("/writes")
+async def writes(request: Request):
+    """The write log in arrival order; `vendor` filters, `after` (a seq) pages, `limit` caps."""
+    world = request.app.state.world
+    after = int_param(request, "after", 0, 0, 2**62)
+    limit = int_param(request, "limit", 1000, 1, 100_000)
+    vendor = request.query_params.get("vendor")
+    sql = (
+        "select seq, vendor, method, path, status, idempotency_key, principal, body, response, replayed,"
+        " received_at from writes where seq > ?"
+    )
+    params: list = [after]
+    if vendor:
+        sql += " and vendor = ?"
+        params.append(vendor)
+    rows = world.rows(sql + " order by seq limit ?", [*params, limit])
+    cols = ["seq", "vendor", "method", "path", "status", "idempotency_key", "principal", "body", "response",
+            "replayed", "received_at"]
+    out = []
+    for row in rows:
+        item = dict(zip(cols, row, strict=True))
+        for key in ("body", "response"):
+            if item[key] is not None:
+                item[key] = orjson.loads(item[key])
+        out.append(item)
+    return json_response({"writes": out, "count": len(out)})
+
+
+@router.post("/advance")
+async def advance(request: Request):
+    """Age the world by `minutes` and apply a step of lifecycle events (see sandbox.world.changes)."""
+    from sandbox.world.changes import advance as advance_world
+
+    world = request.app.state.world
+    minutes = int_param(request, "minutes", 60, 1, 60 * 24 * 90)
+    summary = advance_world(world.con, minutes)
+    world.changed_all()
+    return json_response(summary)
+
+
+@router.get("/truth")
+async def truth(request: Request):
+    """Injected discrepancies by type, split into those detectable now and those not yet."""
+    world = request.app.state.world
+    now = int(time.time())
+    rows = world.rows(
+        "select mismatch_type, count(*) filter (where detectable_at <= ?),"
+        " count(*) filter (where detectable_at > ?) from truth group by 1 order by 1",
+        [now, now],
+    )
+    return json_response({"by_type": {t: {"detectable": d, "pending": p} for t, d, p in rows}})
+
+
+@router.get("/faults")
+async def faults_state(request: Request):
+    faults = request.app.state.faults
+    return json_response(faults.describe() if faults else {"profiles": {}, "injected": {}})
+
+
+@router.post("/maintenance")
+async def maintenance(request: Request):
+    """Open a maintenance window (503 on every vendor request) for `seconds` on `vendor`."""
+    faults = request.app.state.faults
+    if faults is None:
+        raise VendorError(409, "This sandbox was started without a fault injector.", "faults_disabled")
+    vendor = request.query_params.get("vendor", request.app.state.vendor.name)
+    seconds = int_param(request, "seconds", 60, 0, 24 * 3600)
+    until = faults.open_maintenance(vendor, seconds)
+    return json_response({"vendor": vendor, "maintenance_until": until})

@@ -1,0 +1,205 @@
+"""The served world: one DuckDB connection owned by the server process, plus a block cache of rendered
+records so list pages do not scan the table.
+
+All four vendor apps run in one event loop and share this object; DuckDB calls are synchronous and
+short, so the loop thread is the only user of the connection and no lock is needed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+BLOCK = 1024  # rows rendered per cache block: one DuckDB round trip serves ~10 pages of 100
+
+# Formatting macros shared by the vendor renderers (timestamps are stored as epoch seconds).
+_MACROS = [
+    "create or replace temp macro iso_z(ts) as "
+    "case when ts is null then null else strftime(make_timestamp(ts * 1000000), '%Y-%m-%dT%H:%M:%SZ') end",
+    "create or replace temp macro iso_ms_z(ts) as "
+    "case when ts is null then null else strftime(make_timestamp(ts * 1000000), '%Y-%m-%dT%H:%M:%S.000Z') end",
+    # NetSuite serves datetimes in the account's zone (a fixed Pacific offset here) and dates bare.
+    "create or replace temp macro iso_pacific(ts) as "
+    "case when ts is null then null "
+    "else strftime(make_timestamp((ts - 8 * 3600) * 1000000), '%Y-%m-%dT%H:%M:%S') || '-08:00' end",
+    "create or replace temp macro date_pacific(ts) as "
+    "case when ts is null then null else strftime(make_timestamp((ts - 8 * 3600) * 1000000), '%Y-%m-%d') end",
+    "create or replace temp macro epoch_ms_str(ts) as "
+    "case when ts is null then null else (ts * 1000)::varchar end",
+]
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One listable object type: how to render a window of rows of `table` as vendor JSON.
+
+    `select` is a SQL query returning (seq, doc, *extra) for rows with ``t.seq between $lo and $hi``
+    (`t` aliases `table`); `doc` is the record's JSON text exactly as the vendor serves it. `extra`
+    columns are named in `extras` and can be filtered on in Python without leaving the cache.
+    """
+
+    name: str
+    table: str
+    select: str
+    extras: tuple[str, ...] = ()
+
+
+@dataclass
+class Row:
+    seq: int
+    doc: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class World:
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.con = duckdb.connect(str(self.path), read_only=read_only)
+        self.con.execute("set TimeZone = 'UTC'")
+        for macro in _MACROS:
+            self.con.execute(macro)
+        self._versions: dict[str, int] = {}
+        self._blocks: OrderedDict[tuple[str, int, int], list[Row]] = OrderedDict()
+        self._max_blocks = 512
+        self._tops: dict[str, tuple[int, int]] = {}
+        self.listeners: list[Callable[[set[str]], None]] = []
+
+    # -- plain SQL ----------------------------------------------------------------------------
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self.con.execute(sql, list(params)).fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        found = self.con.execute(sql, list(params)).fetchall()
+        return found[0][0] if found else None
+
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        value = self.scalar("select value from meta where key = ?", [key])
+        return default if value is None else value
+
+    def max_seq(self, table: str) -> int:
+        version = self._versions.get(table, 0)
+        cached = self._tops.get(table)
+        if cached is None or cached[0] != version:
+            cached = (version, int(self.scalar(f"select coalesce(max(seq), 0) from {table}")))
+            self._tops[table] = cached
+        return cached[1]
+
+    def next_seq(self, table: str) -> int:
+        return self.max_seq(table) + 1
+
+    def changed(self, *tables: str) -> None:
+        """Invalidate cached blocks of `tables` after a write to them."""
+        for table in tables:
+            self._versions[table] = self._versions.get(table, 0) + 1
+        for listener in self.listeners:
+            listener(set(tables))
+
+    def changed_all(self) -> None:
+        tables = [r[0] for r in self.rows("select table_name from information_schema.tables")]
+        self.changed(*tables)
+
+    # -- rendered, cached windows -------------------------------------------------------------
+    def _block(self, resource: Resource, number: int) -> list[Row]:
+        key = (resource.name, number, self._versions.get(resource.table, 0))
+        cached = self._blocks.get(key)
+        if cached is not None:
+            self._blocks.move_to_end(key)
+            return cached
+        lo, hi = number * BLOCK + 1, (number + 1) * BLOCK
+        sql = resource.select.replace("$lo", str(lo)).replace("$hi", str(hi)) + " order by t.seq"
+        rendered = [
+            Row(r[0], r[1], dict(zip(resource.extras, r[2:], strict=True))) for r in self.rows(sql)
+        ]
+        self._blocks[key] = rendered
+        if len(self._blocks) > self._max_blocks:
+            self._blocks.popitem(last=False)
+        return rendered
+
+    def scan(
+        self,
+        resource: Resource,
+        *,
+        after: int = 0,
+        before: int | None = None,
+        descending: bool = False,
+        limit: int,
+        keep: Callable[[Row], bool] | None = None,
+    ) -> tuple[list[Row], bool]:
+        """Up to `limit` rows with after < seq < before in seq order; returns (rows, has_more).
+
+        `keep` filters rows in Python (for cheap filters on `extras`); selective filters belong in
+        SQL instead, since this walks blocks until `limit` rows pass.
+        """
+        top = self.max_seq(resource.table)
+        hi = top if before is None else min(before - 1, top)
+        lo = max(after + 1, 1)
+        found: list[Row] = []
+        if hi < lo:
+            return found, False
+        numbers = range((hi - 1) // BLOCK, (lo - 1) // BLOCK - 1, -1) if descending else range(
+            (lo - 1) // BLOCK, (hi - 1) // BLOCK + 1
+        )
+        for number in numbers:
+            block = self._block(resource, number)
+            for row in reversed(block) if descending else block:
+                if row.seq < lo or row.seq > hi or (keep is not None and not keep(row)):
+                    continue
+                if len(found) == limit:
+                    return found, True
+                found.append(row)
+        return found, False
+
+    def get(self, resource: Resource, seq: int | None) -> Row | None:
+        if seq is None or seq < 1:
+            return None
+        for row in self._block(resource, (seq - 1) // BLOCK):
+            if row.seq == seq:
+                return row
+        return None
+
+    def seq_at_or_after(self, table: str, column: str, value: int) -> int:
+        """Smallest seq whose `column` >= value; seq order is creation order for *_at columns."""
+        found = self.scalar(f"select min(seq) from {table} where {column} >= ?", [value])
+        return int(found) if found is not None else self.max_seq(table) + 1
+
+    # -- write log ----------------------------------------------------------------------------
+    def record_write(
+        self,
+        *,
+        vendor: str,
+        method: str,
+        path: str,
+        status: int,
+        idempotency_key: str | None = None,
+        principal: str | None = None,
+        body: Any = None,
+        response: Any = None,
+        replayed: bool = False,
+    ) -> None:
+        self.con.execute(
+            "insert into writes values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                self.next_seq("writes"),
+                vendor,
+                method,
+                path,
+                status,
+                idempotency_key,
+                principal,
+                None if body is None else orjson.dumps(body).decode(),
+                None if response is None else orjson.dumps(response).decode(),
+                replayed,
+                int(time.time()),
+            ],
+        )
+        self.changed("writes")
+
+    def close(self) -> None:
+        self.con.close()
