@@ -1,0 +1,81 @@
+"""The `revsync` command line.
+
+Top-level commands live here; `revsync sandbox ...` is the Typer app that `sandbox/cli.py`
+exposes as `app`, mounted when that module exists.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import typer
+
+from revsync import __version__
+
+app = typer.Typer(
+    name="revsync",
+    help="Reconcile Stripe, HubSpot, Zendesk and NetSuite, and push the fixes back.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+_KEY_PACKAGES = ("apache-airflow", "dbt-core", "dbt-duckdb", "great-expectations", "duckdb")
+
+
+@app.command()
+def version() -> None:
+    """Print the revsync version and the versions of the main engines it drives."""
+    typer.echo(f"revsync {__version__}")
+    for name in _KEY_PACKAGES:
+        try:
+            typer.echo(f"  {name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            typer.echo(f"  {name} (not installed)")
+
+
+@app.command()
+def demo(
+    seed: int = typer.Option(42, help="Seed of the generated sandbox world."),
+    scale: str = typer.Option("1", help="Size of the generated sandbox world, passed to the generator."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the sandbox running after the demo."),
+) -> None:
+    """Run the whole pipeline against the local sandbox: extract, reconcile, gate, push, report.
+
+    Not implemented yet: exits with status 1 and says so.
+    """
+    typer.echo(
+        "revsync demo: the full pipeline demo is NOT IMPLEMENTED YET "
+        f"(asked for seed={seed}, scale={scale}, keep={keep}).\n"
+        "In place today: the project scaffolding and the vendor sandbox (see `revsync sandbox --help`).",
+        err=True,
+    )
+    raise typer.Exit(code=1)
+
+
+def _load_sandbox_app() -> typer.Typer | None:
+    """Return `sandbox.cli.app`, or None while `sandbox/cli.py` does not exist yet.
+
+    Only the absence of that one module is tolerated: any other import error (a missing
+    dependency, a bug inside sandbox.cli) propagates.
+    """
+    try:
+        from sandbox import cli as sandbox_cli
+    except ModuleNotFoundError as exc:
+        if exc.name == "sandbox.cli":
+            return None
+        raise
+    return sandbox_cli.app
+
+
+_sandbox_app = _load_sandbox_app()
+if _sandbox_app is not None:
+    app.add_typer(_sandbox_app, name="sandbox")
+
+
+def main() -> None:
+    """Console-script entry point (`revsync`)."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

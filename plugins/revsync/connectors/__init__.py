@@ -1,0 +1,1 @@
+"""Vendor connectors: declarative stream tables plus generic paging, cursors and retries (planned)."""

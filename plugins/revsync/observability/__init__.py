@@ -1,0 +1,1 @@
+"""Correlation ids, business metrics and the HTML report (planned)."""

@@ -1,0 +1,1 @@
+"""Push to target systems: outbox, idempotency keys, dead letters and replay (planned)."""

@@ -1,0 +1,1 @@
+"""Great Expectations gate: suites, checkpoints and quarantine of failing rows (planned)."""

@@ -1,0 +1,1 @@
+"""Warehouse access: raw landing, load metadata and cursor state (DuckDB or PostgreSQL; planned)."""
