@@ -1,0 +1,96 @@
+"""Shared fixtures: real PostgreSQL and Redis for the `services` tests.
+
+Each service fixture probes its server once per session with a short timeout. When the server
+is not there, the test is skipped with a reason starting "service unavailable:" on a developer's
+machine, and fails outright when the `CI` environment variable is set: CI must never go green
+on skipped service tests. `.ci/run` also greps the skip summary for that phrase.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NoReturn
+
+import pytest
+
+DEFAULT_POSTGRES_DSNS = (
+    "postgresql+psycopg2://postgres@127.0.0.1:5432/test",
+    "postgresql+psycopg2://root@127.0.0.1:5432/test",
+)
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+PROBE_TIMEOUT_S = 3
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _unavailable(service: str, detail: str, hint: str) -> NoReturn:
+    """Fail in CI, skip loudly elsewhere."""
+    message = f"service unavailable: {service} ({detail}). {hint}"
+    if _in_ci():
+        pytest.fail(f"{message} [CI is set: a missing service fails the run]", pytrace=False)
+    pytest.skip(message)
+
+
+def _probe_postgres(dsn: str) -> str | None:
+    """Return None when `select 1` works on `dsn`, else the error text."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    engine = sa.create_engine(dsn, poolclass=NullPool, connect_args={"connect_timeout": PROBE_TIMEOUT_S})
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except Exception as exc:  # any connection failure means "not usable"
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        return f"{type(exc).__name__}: {first_line}"
+    finally:
+        engine.dispose()
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """SQLAlchemy URL of a reachable PostgreSQL database (env REVSYNC_TEST_POSTGRES_DSN overrides)."""
+    override = os.environ.get("REVSYNC_TEST_POSTGRES_DSN")
+    candidates = (override,) if override else DEFAULT_POSTGRES_DSNS
+    errors = []
+    for dsn in candidates:
+        error = _probe_postgres(dsn)
+        if error is None:
+            return dsn
+        errors.append(f"{dsn}: {error}")
+    _unavailable(
+        "PostgreSQL",
+        "; ".join(errors),
+        "Start PostgreSQL on 127.0.0.1:5432 (trust auth, database `test`) "
+        "or set REVSYNC_TEST_POSTGRES_DSN to a SQLAlchemy URL.",
+    )
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of a reachable Redis server (env REVSYNC_TEST_REDIS_URL overrides)."""
+    import redis
+
+    url = os.environ.get("REVSYNC_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    client = redis.Redis.from_url(url, socket_connect_timeout=PROBE_TIMEOUT_S, socket_timeout=PROBE_TIMEOUT_S)
+    try:
+        client.ping()
+    except Exception as exc:  # any connection failure means "not usable"
+        _unavailable(
+            "Redis",
+            f"{url}: {type(exc).__name__}: {exc}",
+            "Start Redis on 127.0.0.1:6379 or set REVSYNC_TEST_REDIS_URL.",
+        )
+    finally:
+        client.close()
+    return url
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use a service fixture carry the `services` marker, so `-m "not services"` works."""
+    for item in items:
+        if {"postgres_dsn", "redis_url"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
