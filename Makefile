@@ -1,0 +1,98 @@
+# revsync developer entry points. `make demo` and `make test` each work as one command on a fresh
+# machine: they build the virtualenv first when it is missing or older than the requirements.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# uv when it is on PATH (fast), plain venv + pip otherwise. `make setup UV=` forces pip.
+UV     ?= $(shell command -v uv 2>/dev/null)
+
+LINT_PATHS  := plugins dags sandbox tests bench
+PYTEST_ARGS ?=
+
+# Passed through to `revsync demo`.
+SEED  ?=
+SCALE ?=
+KEEP  ?=
+DEMO_ARGS := $(if $(SEED),--seed $(SEED)) $(if $(SCALE),--scale $(SCALE)) \
+             $(if $(filter 1 true yes,$(KEEP)),--keep)
+
+.PHONY: help setup demo test lint format bench lock clean distclean
+
+help:
+	@echo "make demo    run the pipeline demo against the local sandbox (SEED=, SCALE=, KEEP=1)"
+	@echo "make test    lint, then the whole test suite (PYTEST_ARGS= for extra pytest flags)"
+	@echo "make lint    ruff check + ruff format --check; sqlfluff on dbt_project/models"
+	@echo "make format  apply ruff fixes and formatting"
+	@echo "make bench   run the benchmarks into build/bench/results.{json,md}"
+	@echo "make setup   create/refresh $(VENV) from requirements.txt and this package (editable)"
+	@echo "make lock    recompile requirements.txt from requirements.in (needs uv)"
+	@echo "make clean   remove build output and caches; make distclean also removes $(VENV) and .revsync"
+
+setup: $(STAMP)
+
+# The stamp is rebuilt when missing or older than requirements.txt / pyproject.toml. It is
+# touched only after a successful install, so a failed install is retried next time.
+$(STAMP): requirements.txt pyproject.toml
+	@set -euo pipefail; start=$$(date +%s); \
+	if [ -x "$(PY)" ] && ! "$(PY)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then \
+		echo "setup: $(VENV) is not Python 3.11, recreating it"; rm -rf "$(VENV)"; \
+	fi; \
+	if [ -n "$(UV)" ]; then \
+		echo "setup: using uv ($(UV))"; \
+		[ -x "$(PY)" ] || "$(UV)" venv --allow-existing --python 3.11 "$(VENV)"; \
+		"$(UV)" pip install --python "$(PY)" -r requirements.txt -e .; \
+	else \
+		echo "setup: uv not found, using $(PYTHON) -m venv + pip"; \
+		[ -x "$(PY)" ] || $(PYTHON) -m venv "$(VENV)"; \
+		[ -x "$(VENV)/bin/pip" ] || "$(PY)" -m ensurepip --upgrade; \
+		"$(PY)" -m pip install -r requirements.txt -e .; \
+	fi; \
+	touch "$@"; \
+	echo "setup: $(VENV) ready in $$(( $$(date +%s) - start ))s"
+
+demo: $(STAMP)
+	$(VENV)/bin/revsync demo $(strip $(DEMO_ARGS))
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	@if [ -d dbt_project/models ] && [ -n "$$(find dbt_project/models -name '*.sql' -print -quit)" ]; then \
+		echo "$(VENV)/bin/sqlfluff lint dbt_project/models"; \
+		$(VENV)/bin/sqlfluff lint dbt_project/models; \
+	else \
+		echo "lint: no SQL under dbt_project/models yet, sqlfluff skipped"; \
+	fi
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
+	$(VENV)/bin/ruff format $(LINT_PATHS)
+
+# pytest exits 5 when it collected no tests; that is accepted here (say, a marker selecting
+# nothing), but announced loudly so nobody mistakes it for a green run.
+test: lint
+	@status=0; "$(PY)" -m pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then \
+		echo "!!!!!!!! make test: pytest COLLECTED NO TESTS (exit 5) -- treated as success, NOTHING WAS TESTED !!!!!!!!"; \
+		exit 0; \
+	fi; \
+	exit $$status
+
+bench: $(STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
+
+lock:
+	@[ -n "$(UV)" ] || { echo "make lock needs uv (pip install uv)"; exit 1; }
+	"$(UV)" pip compile --python-version 3.11 --no-emit-index-url --no-emit-find-links \
+		requirements.in -o requirements.txt
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache *.egg-info plugins/*.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) .revsync
