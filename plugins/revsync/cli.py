@@ -6,6 +6,7 @@ exposes as `app`, mounted when that module exists.
 
 from __future__ import annotations
 
+import importlib
 from importlib import metadata
 
 import typer
@@ -46,7 +47,8 @@ def demo(
     typer.echo(
         "revsync demo: the full pipeline demo is NOT IMPLEMENTED YET "
         f"(asked for seed={seed}, scale={scale}, keep={keep}).\n"
-        "In place today: the project scaffolding and the vendor sandbox (see `revsync sandbox --help`).",
+        "In place today: the project foundations; the vendor sandbox is being built "
+        "(`revsync sandbox --help` lists what it already offers).",
         err=True,
     )
     raise typer.Exit(code=1)
@@ -59,7 +61,7 @@ def _load_sandbox_app() -> typer.Typer | None:
     dependency, a bug inside sandbox.cli) propagates.
     """
     try:
-        from sandbox import cli as sandbox_cli
+        sandbox_cli = importlib.import_module("sandbox.cli")
     except ModuleNotFoundError as exc:
         if exc.name == "sandbox.cli":
             return None
