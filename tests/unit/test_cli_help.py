@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterator
+from typing import Any
 
-import click
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -19,26 +19,33 @@ from revsync.cli import app
 ROOT = typer.main.get_command(app)
 
 
-def _walk(
-    command: click.Command, path: tuple[str, ...] = ()
-) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+def _walk(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Yield (path, command) for the command and everything below it.
+
+    Groups are recognised by their `commands` mapping rather than by class: recent Typer builds
+    its commands on a vendored copy of Click, so `isinstance(x, click.Group)` is always False.
+    """
     yield path, command
-    if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
-            yield from _walk(sub, (*path, name))
+    for name, sub in (getattr(command, "commands", None) or {}).items():
+        yield from _walk(sub, (*path, name))
 
 
 COMMANDS = list(_walk(ROOT))
 IDS = [" ".join(("revsync", *path)) for path, _ in COMMANDS]
 
 
+def test_walk_reaches_the_subcommands() -> None:
+    """Regression guard: a walk that stops at the root would make the tests below vacuous."""
+    assert {("version",), ("demo",)} <= {path for path, _ in COMMANDS}
+
+
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
-def test_command_has_help_text(path: tuple[str, ...], command: click.Command) -> None:
+def test_command_has_help_text(path: tuple[str, ...], command: Any) -> None:
     assert (command.help or "").strip(), f"`revsync {' '.join(path)}` has no help text"
 
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
-def test_help_exits_zero(path: tuple[str, ...], command: click.Command) -> None:
+def test_help_exits_zero(path: tuple[str, ...], command: Any) -> None:
     result = CliRunner().invoke(app, [*path, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
