@@ -105,8 +105,9 @@ def make_app(vendor: Vendor, world: World, faults: Any = None) -> FastAPI:
         except VendorError as exc:
             return error(exc.status, exc.message, exc.code, exc.param, exc.headers)
         if faults is not None:
-            return await faults.handle(vendor.name, request, call_next, error)
-        response = await call_next(request)
+            response = await faults.handle(vendor.name, request, call_next, error)
+        else:
+            response = await call_next(request)
         for key, value in vendor.default_headers().items():
             response.headers.setdefault(key, value)
         return response
