@@ -57,6 +57,19 @@ async def writes(request: Request):
     return json_response({"writes": out, "count": len(out)})
 
 
+@router.get("/counts")
+async def counts(request: Request):
+    """Row counts of the world's tables (`table` may name one), read from the served world itself."""
+    world = request.app.state.world
+    sql = "select table_name from information_schema.tables where table_schema = 'main'"
+    tables = [r[0] for r in world.rows(sql)]
+    wanted = request.query_params.get("table")
+    if wanted is not None and wanted not in tables:
+        raise VendorError(404, f"No table named {wanted!r} in the world.", "not_found")
+    chosen = [wanted] if wanted else sorted(tables)
+    return json_response({t: int(world.scalar(f'select count(*) from "{t}"')) for t in chosen})
+
+
 @router.post("/advance")
 async def advance(request: Request):
     """Age the world by `minutes` and apply a step of lifecycle events (see sandbox.world.changes)."""
