@@ -8,8 +8,11 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# uv when it is on PATH (fast), plain venv + pip otherwise. `make setup UV=` forces pip.
-UV     ?= $(shell command -v uv 2>/dev/null)
+# uv when it is on PATH and runs (a pyenv shim may exist without uv behind it), plain venv + pip
+# otherwise. `make setup UV=` forces pip.
+ifeq ($(origin UV),undefined)
+UV := $(shell uv --version >/dev/null 2>&1 && command -v uv)
+endif
 
 LINT_PATHS  := plugins dags sandbox tests bench
 PYTEST_ARGS ?=
