@@ -760,91 +760,94 @@ def _emit_event(world: World, event_type: str, doc: dict, previous: dict | None,
 
 
 async def _customer_write(request: Request, object_id: str | None) -> Response:
+    """Create (object_id None) or update a customer; every attempt, failed or not, lands in the write log."""
     world: World = request.app.state.world
-    principal = getattr(request.state, "principal", None)
     key = request.headers.get("idempotency-key")
-    path = request.url.path
+    log = {
+        "vendor": "stripe",
+        "method": "POST",
+        "path": request.url.path,
+        "idempotency_key": key,
+        "principal": getattr(request.state, "principal", None),
+        "body": None,
+    }
+    try:
+        return await _customer_write_inner(request, world, object_id, key, log)
+    except VendorError as exc:
+        world.record_write(
+            **log, status=exc.status, response=error_body(exc.status, exc.message, exc.code, exc.param)
+        )
+        raise
+
+
+async def _customer_write_inner(
+    request: Request, world: World, object_id: str | None, key: str | None, log: dict[str, Any]
+) -> Response:
     if key is not None and len(key) > 255:
         raise VendorError(
             400,
             "Keys for idempotent requests can be no longer than 255 characters.",
             "idempotency_key_too_long",
         )
-    params = await _form(request)
-    log = {
-        "vendor": "stripe",
-        "method": "POST",
-        "path": path,
-        "idempotency_key": key,
-        "principal": principal,
-        "body": params,
-    }
+    params = log["body"] = await _form(request)
     if key:
         found = world.rows(
             "select method, path, status, body, response from writes where vendor = 'stripe'"
             " and idempotency_key = ? and principal is not distinct from ? and not replayed"
             " and status in (200, 404) and received_at >= ?"
             " order by seq limit 1",
-            [key, principal, int(time.time()) - IDEMPOTENCY_TTL_S],
+            [key, log["principal"], int(time.time()) - IDEMPOTENCY_TTL_S],
         )
         if found:
-            method, first_path, status, body, response = found[0]
-            if first_path != path or (orjson.loads(body) if body else {}) != params:
+            _method, first_path, status, body, response = found[0]
+            if first_path != log["path"] or (orjson.loads(body) if body else {}) != params:
                 raise VendorError(400, _IDEMPOTENCY_MISMATCH.format(key=key), "idempotency_error")
             world.record_write(**log, status=status, response=orjson.loads(response), replayed=True)
             return json_response(
-                orjson.loads(response),
-                status,
-                {"Idempotent-Replayed": "true", "Idempotency-Key": key, "Original-Request": ""},
+                orjson.loads(response), status, {"Idempotent-Replayed": "true", "Idempotency-Key": key}
             )
     kind = KINDS["customers"]
-    try:
-        params = _validate_customer(params)
-        now = int(time.time())
-        if object_id is None:
-            seq = world.next_seq(kind.table)
-            world.con.execute(
-                "insert into stripe_customers values (?, ?, ?, ?, '', ?, false, ?, ?, ?)",
-                [
-                    seq,
-                    stripe_id(kind.table, seq),
-                    params.get("name", ""),
-                    params.get("email", ""),
-                    params.get("balance", 0),
-                    orjson.dumps(_merge_metadata({}, params.get("metadata"))).decode(),
-                    now,
-                    now,
-                ],
-            )
-            previous = None
-        else:
-            seq = stripe_seq(kind.table, object_id)
-            old_row = world.get(kind.resource, seq)
-            if old_row is None:
-                raise _not_found(kind, object_id)
-            old = orjson.loads(old_row.doc)
-            metadata = _merge_metadata(old["metadata"], params["metadata"]) if "metadata" in params else None
-            sets, values = ["updated_at = ?"], [now]
-            for name, column in (("name", "name"), ("email", "email"), ("balance", "balance_minor")):
-                if name in params:
-                    sets.append(f"{column} = ?")
-                    values.append(params[name])
-            if metadata is not None:
-                sets.append("metadata = ?")
-                values.append(orjson.dumps(metadata).decode())
-            world.con.execute(f"update stripe_customers set {', '.join(sets)} where seq = ?", [*values, seq])
-        world.changed(kind.table)
-        doc = orjson.loads(world.get(kind.resource, seq).doc)
-        if object_id is None:
-            _emit_event(world, "customer.created", doc, None, now)
-        else:
-            previous = {k: old[k] for k in doc if k in old and old[k] != doc[k]}
-            if previous:
-                _emit_event(world, "customer.updated", doc, previous, now)
-    except VendorError as exc:
-        body = error_body(exc.status, exc.message, exc.code, exc.param)
-        world.record_write(**log, status=exc.status, response=body)
-        raise
+    params = _validate_customer(params)
+    now = int(time.time())
+    if object_id is None:
+        seq = world.next_seq(kind.table)
+        world.con.execute(
+            "insert into stripe_customers values (?, ?, ?, ?, '', ?, false, ?, ?, ?)",
+            [
+                seq,
+                stripe_id(kind.table, seq),
+                params.get("name", ""),
+                params.get("email", ""),
+                params.get("balance", 0),
+                orjson.dumps(_merge_metadata({}, params.get("metadata"))).decode(),
+                now,
+                now,
+            ],
+        )
+    else:
+        seq = stripe_seq(kind.table, object_id)
+        old_row = world.get(kind.resource, seq)
+        if old_row is None:
+            raise _not_found(kind, object_id)
+        old = orjson.loads(old_row.doc)
+        metadata = _merge_metadata(old["metadata"], params["metadata"]) if "metadata" in params else None
+        sets, values = ["updated_at = ?"], [now]
+        for name, column in (("name", "name"), ("email", "email"), ("balance", "balance_minor")):
+            if name in params:
+                sets.append(f"{column} = ?")
+                values.append(params[name])
+        if metadata is not None:
+            sets.append("metadata = ?")
+            values.append(orjson.dumps(metadata).decode())
+        world.con.execute(f"update stripe_customers set {', '.join(sets)} where seq = ?", [*values, seq])
+    world.changed(kind.table)
+    doc = orjson.loads(world.get(kind.resource, seq).doc)
+    if object_id is None:
+        _emit_event(world, "customer.created", doc, None, now)
+    else:
+        previous = {k: old[k] for k in doc if k in old and old[k] != doc[k]}
+        if previous:
+            _emit_event(world, "customer.updated", doc, previous, now)
     world.record_write(**log, status=200, response=doc)
     return json_response(doc, 200, {"Idempotency-Key": key} if key else None)
 
