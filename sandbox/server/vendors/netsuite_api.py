@@ -1225,6 +1225,25 @@ def _validate_suiteql(world: World, q: str) -> None:
     _check_tree(statements[0], set())
 
 
+_shapes: OrderedDict[tuple, tuple[list[str], int]] = OrderedDict()
+_NS_TABLES = tuple(t.table for t in TYPES.values())
+
+
+def _shape(world: World, q: str) -> tuple[list[str], int]:
+    """Validate `q` and return (lowercase column names, total rows), cached until a NetSuite table changes,
+    so paging a large query costs one count instead of one per page."""
+    key = (id(world), q, tuple(world._versions.get(t, 0) for t in _NS_TABLES))  # bumped by changed()
+    found = _shapes.get(key)
+    if found is None:
+        _validate_suiteql(world, q)
+        columns = [d[0].lower() for d in world.con.execute(f"select * from ({q}) sub limit 0").description]
+        total = min(int(world.scalar(f"select count(*) from ({q}) sub")), MAX_SUITEQL_RESULTS)
+        found = _shapes[key] = (columns, total)
+        while len(_shapes) > 256:
+            _shapes.popitem(last=False)
+    return found
+
+
 @router.post(BASE + "/query/v1/suiteql")
 async def suiteql(request: Request):
     world: World = request.app.state.world
@@ -1243,9 +1262,7 @@ async def suiteql(request: Request):
     q = q.strip().rstrip(";")
     _ensure_views(world)
     try:
-        _validate_suiteql(world, q)
-        columns = [d[0].lower() for d in world.con.execute(f"select * from ({q}) sub limit 0").description]
-        total = min(int(world.scalar(f"select count(*) from ({q}) sub")), MAX_SUITEQL_RESULTS)
+        columns, total = _shape(world, q)
         aliases = ", ".join(f"c{i}" for i in range(len(columns)))
         pairs = ", ".join(
             f"'{name.replace(chr(39), '')}', cast(c{i} as varchar)" for i, name in enumerate(columns)
