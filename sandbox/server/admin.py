@@ -45,8 +45,19 @@ async def writes(request: Request):
         sql += " and vendor = ?"
         params.append(vendor)
     rows = world.rows(sql + " order by seq limit ?", [*params, limit])
-    cols = ["seq", "vendor", "method", "path", "status", "idempotency_key", "principal", "body", "response",
-            "replayed", "received_at"]
+    cols = [
+        "seq",
+        "vendor",
+        "method",
+        "path",
+        "status",
+        "idempotency_key",
+        "principal",
+        "body",
+        "response",
+        "replayed",
+        "received_at",
+    ]
     out = []
     for row in rows:
         item = dict(zip(cols, row, strict=True))

@@ -55,7 +55,9 @@ class Vendor:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    content = body.encode() if isinstance(body, str) else body if isinstance(body, bytes) else orjson.dumps(body)
+    content = (
+        body.encode() if isinstance(body, str) else body if isinstance(body, bytes) else orjson.dumps(body)
+    )
     return Response(content=content, status_code=status, media_type="application/json", headers=headers)
 
 
@@ -79,7 +81,9 @@ def make_app(vendor: Vendor, world: World, faults: Any = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 404:
-            return error(404, f"Unrecognized request URL ({request.method}: {request.url.path}).", "not_found")
+            return error(
+                404, f"Unrecognized request URL ({request.method}: {request.url.path}).", "not_found"
+            )
         if exc.status_code == 405:
             return error(405, f"Method {request.method} is not allowed on {request.url.path}.", "not_allowed")
         return error(exc.status_code, str(exc.detail), None)

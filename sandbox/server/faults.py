@@ -64,7 +64,9 @@ def parse_faults(spec: str) -> dict[str, str]:
     for part in parts:
         vendor, _, profile = part.rpartition("=")
         if profile not in PROFILES:
-            raise ValueError(f"unknown fault profile {profile!r} in {spec!r}; use one of {', '.join(PROFILES)}")
+            raise ValueError(
+                f"unknown fault profile {profile!r} in {spec!r}; use one of {', '.join(PROFILES)}"
+            )
         if not vendor:
             chosen = dict.fromkeys(VENDORS, profile)
         elif vendor in VENDORS:
@@ -75,7 +77,9 @@ def parse_faults(spec: str) -> dict[str, str]:
 
 
 class FaultInjector:
-    def __init__(self, profiles: dict[str, str], seed: int, *, drift: dict[str, Callable[[dict], None]] | None = None):
+    def __init__(
+        self, profiles: dict[str, str], seed: int, *, drift: dict[str, Callable[[dict], None]] | None = None
+    ):
         self.names = {v: profiles.get(v, "none") for v in VENDORS}
         self.profiles = {v: PROFILES[name] for v, name in self.names.items()}
         self.seed = seed
@@ -149,14 +153,24 @@ class FaultInjector:
         if until is not None:
             self.injected[vendor]["maintenance"] += 1
             wait = str(max(int(until - time.time()) + 1, 1))
-            return error(503, "The service is unavailable for scheduled maintenance.", "maintenance",
-                         None, {"Retry-After": wait})
+            return error(
+                503,
+                "The service is unavailable for scheduled maintenance.",
+                "maintenance",
+                None,
+                {"Retry-After": wait},
+            )
         if profile.rate_limits:
             limited = self._rate_limited(vendor)
             if limited is not None:
                 self.injected[vendor]["rate_limit"] += 1
-                return error(429, "Too many requests hit the API too quickly.", "rate_limit", None,
-                             {"Retry-After": str(max(1, round(limited + 0.5)))})
+                return error(
+                    429,
+                    "Too many requests hit the API too quickly.",
+                    "rate_limit",
+                    None,
+                    {"Retry-After": str(max(1, round(limited + 0.5)))},
+                )
         if self._roll(rolled, "error") < profile.error_rate:
             status = (500, 502, 503)[int(self._roll(rolled, "status") * 3)]
             self.injected[vendor][f"http_{status}"] += 1
@@ -166,12 +180,19 @@ class FaultInjector:
             await asyncio.sleep(profile.slow_seconds)
 
         is_list_page = request.method == "GET"
-        request.state.fault_duplicate = is_list_page and self._roll(rolled, "duplicate") < profile.duplicate_rate
+        request.state.fault_duplicate = (
+            is_list_page and self._roll(rolled, "duplicate") < profile.duplicate_rate
+        )
         if vendor == "netsuite" and profile.rate_limits:
             if self.inflight[vendor] >= NETSUITE_CONCURRENCY:
                 self.injected[vendor]["concurrency_limit"] += 1
-                return error(429, "Concurrent request limit exceeded.", "CONCURRENCY_LIMIT_EXCEEDED", None,
-                             {"Retry-After": "1"})
+                return error(
+                    429,
+                    "Concurrent request limit exceeded.",
+                    "CONCURRENCY_LIMIT_EXCEEDED",
+                    None,
+                    {"Retry-After": "1"},
+                )
             self.inflight[vendor] += 1
         try:
             response = await call_next(request)

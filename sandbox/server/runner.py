@@ -102,17 +102,24 @@ async def serve(
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
         servers.append(uvicorn.Server(config))
         port = sock.getsockname()[1]
-        endpoints[vendor] = {"base_url": f"http://{host}:{port}", "credentials": creds[vendor],
-                             "credential": credential_line(vendor, creds[vendor])}
+        endpoints[vendor] = {
+            "base_url": f"http://{host}:{port}",
+            "credentials": creds[vendor],
+            "credential": credential_line(vendor, creds[vendor]),
+        }
     endpoints_path = Path(world_dir) / ENDPOINTS_FILE
-    endpoints_path.write_text(json.dumps({"pid": os.getpid(), "faults": injector.names, "vendors": endpoints},
-                                         indent=2))
+    endpoints_path.write_text(
+        json.dumps({"pid": os.getpid(), "faults": injector.names, "vendors": endpoints}, indent=2)
+    )
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in zip(servers, sockets.values(), strict=True)]
+    tasks = [
+        asyncio.create_task(s.serve(sockets=[sock]))
+        for s, sock in zip(servers, sockets.values(), strict=True)
+    ]
     while not all(s.started for s in servers):
         if any(t.done() for t in tasks):
             break

@@ -24,7 +24,8 @@ _MACROS = [
     "create or replace temp macro iso_z(ts) as "
     "case when ts is null then null else strftime(make_timestamp(ts * 1000000), '%Y-%m-%dT%H:%M:%SZ') end",
     "create or replace temp macro iso_ms_z(ts) as "
-    "case when ts is null then null else strftime(make_timestamp(ts * 1000000), '%Y-%m-%dT%H:%M:%S.000Z') end",
+    "case when ts is null then null "
+    "else strftime(make_timestamp(ts * 1000000), '%Y-%m-%dT%H:%M:%S.000Z') end",
     # NetSuite serves datetimes in the account's zone (a fixed Pacific offset here) and dates bare.
     "create or replace temp macro iso_pacific(ts) as "
     "case when ts is null then null "
@@ -114,9 +115,7 @@ class World:
             return cached
         lo, hi = number * BLOCK + 1, (number + 1) * BLOCK
         sql = resource.select.replace("$lo", str(lo)).replace("$hi", str(hi)) + " order by t.seq"
-        rendered = [
-            Row(r[0], r[1], dict(zip(resource.extras, r[2:], strict=True))) for r in self.rows(sql)
-        ]
+        rendered = [Row(r[0], r[1], dict(zip(resource.extras, r[2:], strict=True))) for r in self.rows(sql)]
         self._blocks[key] = rendered
         if len(self._blocks) > self._max_blocks:
             self._blocks.popitem(last=False)
@@ -143,8 +142,10 @@ class World:
         found: list[Row] = []
         if hi < lo:
             return found, False
-        numbers = range((hi - 1) // BLOCK, (lo - 1) // BLOCK - 1, -1) if descending else range(
-            (lo - 1) // BLOCK, (hi - 1) // BLOCK + 1
+        numbers = (
+            range((hi - 1) // BLOCK, (lo - 1) // BLOCK - 1, -1)
+            if descending
+            else range((lo - 1) // BLOCK, (hi - 1) // BLOCK + 1)
         )
         for number in numbers:
             block = self._block(resource, number)

@@ -113,4 +113,3 @@ def numeric_seq(table: str, object_id: str | int) -> int | None:
     except (TypeError, ValueError):
         return None
     return seq if seq >= 1 else None
-

@@ -1,0 +1,172 @@
+"""`revsync sandbox …`: generate a world, serve it, age it, and read its ground truth.
+
+Heavy imports (duckdb, fastapi, uvicorn) stay inside the commands so `revsync --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="The vendor sandbox: a seeded company on Stripe, HubSpot, Zendesk and NetSuite-compatible APIs.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+DEFAULT_WORLD = Path(".revsync/world")
+WorldArgument = Annotated[Path, typer.Argument(help="The world's folder (world.duckdb, ground_truth.jsonl).")]
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _parse_rates(rates: list[str]) -> dict[str, float]:
+    from sandbox.world.plan import MISMATCH_TYPES
+
+    parsed = {}
+    for item in rates:
+        kind, _, value = item.partition("=")
+        if kind == "all":
+            parsed.update(dict.fromkeys(MISMATCH_TYPES, 0.0))
+            kinds = MISMATCH_TYPES
+        elif kind in MISMATCH_TYPES:
+            kinds = (kind,)
+        else:
+            known = ", ".join(MISMATCH_TYPES)
+            _fail(f"--rate {item!r}: unknown mismatch type {kind!r}; use `all` or one of: {known}")
+        try:
+            rate = float(value)
+        except ValueError:
+            _fail(f"--rate {item!r}: the rate must be a number between 0 and 1, e.g. {kind}=0.02")
+        if not 0 <= rate <= 1:
+            _fail(f"--rate {item!r}: the rate must be between 0 and 1")
+        parsed.update(dict.fromkeys(kinds, rate))
+    return parsed
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Folder to write the world into.")] = DEFAULT_WORLD,
+    scale: Annotated[
+        str, typer.Option(help="small (≈1k customers), medium (≈100k), large (≈1M) or a count.")
+    ] = ("small"),
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed and scale give the same world.")] = 42,
+    rate: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Injection rate per mismatch type, e.g. invoice_missing_in_erp=0.03 (repeatable; "
+            "`all=0` first to inject only the types you name). Default 0.02 of eligible records, "
+            "at least 2 per type."
+        ),
+    ] = None,
+) -> None:
+    """Generate a seeded world (DuckDB) and its ground truth into OUT."""
+    from sandbox.world.generator import generate as generate_world
+    from sandbox.world.generator import parse_scale
+
+    try:
+        customers = parse_scale(scale)
+    except ValueError as exc:
+        _fail(str(exc))
+    path = generate_world(
+        out,
+        customers,
+        seed,
+        rates=_parse_rates(rate or []),
+        progress=lambda message: typer.echo(message, err=True),
+    )
+    typer.echo(str(path))
+
+
+@app.command()
+def serve(
+    world: WorldArgument = DEFAULT_WORLD,
+    faults: Annotated[
+        str,
+        typer.Option(
+            help="Fault profile for all vendors (none|realistic|hostile) or per vendor, "
+            "e.g. stripe=hostile,netsuite=realistic."
+        ),
+    ] = "none",
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port_base: Annotated[
+        int | None,
+        typer.Option(
+            help="First of four consecutive ports (stripe, hubspot, zendesk, netsuite); 0 picks free ports. "
+            "Default: 12111-12114."
+        ),
+    ] = None,
+) -> None:
+    """Serve the four vendor APIs on WORLD until interrupted; prints one line per vendor."""
+    from sandbox.server.faults import parse_faults
+    from sandbox.server.runner import PortTaken
+    from sandbox.server.runner import serve as serve_world
+
+    if not (world / "world.duckdb").exists():
+        _fail(f"no world at {world}: create one with `revsync sandbox generate --out {world}`")
+    try:
+        parse_faults(faults)
+    except ValueError as exc:
+        _fail(str(exc))
+
+    def ready(endpoints: dict) -> None:
+        for vendor, info in endpoints.items():
+            typer.echo(f"{vendor} {info['base_url']} {info['credential']}")
+        sys.stdout.flush()
+
+    try:
+        asyncio.run(serve_world(world, host=host, port_base=port_base, faults=faults, on_ready=ready))
+    except PortTaken as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def advance(
+    minutes: Annotated[int, typer.Option(min=1, help="How far to age the world, in minutes.")] = 60,
+    world: WorldArgument = DEFAULT_WORLD,
+) -> None:
+    """Age a running sandbox's world by MINUTES and apply a step of lifecycle events."""
+    import httpx
+
+    from sandbox.server.runner import read_endpoints
+
+    try:
+        endpoints = read_endpoints(world)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    base = endpoints["vendors"]["stripe"]["base_url"]
+    response = httpx.post(f"{base}/__sandbox__/advance", params={"minutes": minutes}, timeout=600)
+    if response.status_code != 200:
+        _fail(f"advance failed ({response.status_code}): {response.text}")
+    for key, value in response.json().items():
+        typer.echo(f"{key}: {value}")
+
+
+@app.command()
+def truth(world: WorldArgument = DEFAULT_WORLD) -> None:
+    """Print the world's injected discrepancies by type (detectable now / not yet)."""
+    from datetime import UTC, datetime
+
+    from sandbox.world.truth import counts_by_type, read_truth
+
+    path = world / "ground_truth.jsonl"
+    if not path.exists():
+        _fail(f"no ground truth at {path}: generate a world first (`revsync sandbox generate --out {world}`)")
+    try:
+        entries = read_truth(path)
+    except ValueError as exc:
+        _fail(str(exc))
+    now = counts_by_type(entries, as_of=datetime.now(UTC))
+    every = counts_by_type(entries)
+    typer.echo(f"{'mismatch_type':42s} {'detectable':>10s} {'pending':>8s}")
+    for kind in every:
+        typer.echo(f"{kind:42s} {now[kind]:>10d} {every[kind] - now[kind]:>8d}")
+    typer.echo(f"{'total':42s} {sum(now.values()):>10d} {sum(every.values()) - sum(now.values()):>8d}")
