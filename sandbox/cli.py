@@ -131,6 +131,10 @@ def serve(
 @app.command()
 def advance(
     minutes: Annotated[int, typer.Option(min=1, help="How far to age the world, in minutes.")] = 60,
+    events: Annotated[
+        int | None,
+        typer.Option(min=0, help="Lifecycle events to apply (default: scaled to the world and time)."),
+    ] = None,
     world: WorldArgument = DEFAULT_WORLD,
 ) -> None:
     """Age a running sandbox's world by MINUTES and apply a step of lifecycle events."""
@@ -143,7 +147,8 @@ def advance(
     except FileNotFoundError as exc:
         _fail(str(exc))
     base = endpoints["vendors"]["stripe"]["base_url"]
-    response = httpx.post(f"{base}/__sandbox__/advance", params={"minutes": minutes}, timeout=600)
+    params = {"minutes": minutes} if events is None else {"minutes": minutes, "events": events}
+    response = httpx.post(f"{base}/__sandbox__/advance", params=params, timeout=600)
     if response.status_code != 200:
         _fail(f"advance failed ({response.status_code}): {response.text}")
     for key, value in response.json().items():

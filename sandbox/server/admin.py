@@ -83,12 +83,19 @@ async def counts(request: Request):
 
 @router.post("/advance")
 async def advance(request: Request):
-    """Age the world by `minutes` and apply a step of lifecycle events (see sandbox.world.changes)."""
+    """Age the world by `minutes` and apply a step of lifecycle events (see sandbox.world.changes).
+
+    `events` overrides how many lifecycle events the step applies; the ground-truth file beside the
+    world is rewritten.
+    """
     from sandbox.world.changes import advance as advance_world
 
     world = request.app.state.world
     minutes = int_param(request, "minutes", 60, 1, 60 * 24 * 90)
-    summary = advance_world(world.con, minutes)
+    events = int_param(request, "events", -1, 0, 1_000_000) if "events" in request.query_params else None
+    summary = advance_world(
+        world.con, minutes, events=events, truth_path=world.path.parent / "ground_truth.jsonl"
+    )
     world.changed_all()
     return json_response(summary)
 

@@ -1,0 +1,1070 @@
+"""The change stream: `advance(con, minutes)` ages the world and applies a step of lifecycle events.
+
+One step, atomically (nothing observes the world halfway):
+1. Age: every `*_at` column moves `minutes` into the past (ARCHITECTURE.md, "Time").
+2. Catch up: the simulated integration does what is now due, so a benign state never turns into a
+   discrepancy the ground truth does not know — invoices lagging inside the sync SLA reach the ERP,
+   grace periods that ran out end in a recovery or a tier downgrade, won deals are onboarded,
+   trials convert, subscriptions renew or end at period end.
+3. Events: sign-ups, upgrades with proration, cancellations, refunds, recoveries and usage hit
+   customers that carry no discrepancy yet. Some downstream effects are deliberately lost (the
+   integration bugs revsync exists to catch); each loss is written to the truth with its event time
+   and the time its rule can first see it.
+
+Everything written gets `updated_at` = now, and every Stripe change gets an event, as the vendors do.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from sandbox.world.catalog import (
+    CURRENCIES,
+    DAY,
+    DOWNGRADE_TIER,
+    GRACE_PERIOD,
+    HOUR,
+    LEGAL_SUFFIX,
+    MONTH,
+    NAME_SPACE,
+    ONBOARDING_SLA,
+    PLANS,
+    SYNC_SLA,
+    TIERS,
+    YEAR,
+    company_name,
+)
+from sandbox.world.ids import STRIPE_PREFIX, numeric_id, stripe_id
+from sandbox.world.plan import ANCHOR_SYSTEM, price_minor
+from sandbox.world.truth import export_truth
+
+EVENT_RATE = 0.002  # lifecycle events per customer per simulated hour
+LOSS_RATE = 0.15  # share of events that lose one downstream effect
+FAILED_RENEWAL_RATE = 0.05
+LAG_SYNCED_AFTER = 12 * HOUR  # the integration's worst-case invoice lag, well inside the sync SLA
+ONBOARDED_AFTER = 2 * DAY
+EVENT_KINDS = {
+    "signup": 0.2,
+    "upgrade": 0.2,
+    "cancellation": 0.15,
+    "refund": 0.15,
+    "recovery": 0.1,
+    "usage": 0.2,
+}
+STRIPE_PATHS = {
+    "stripe_customers": "customers",
+    "stripe_subscriptions": "subscriptions",
+    "stripe_invoices": "invoices",
+    "stripe_charges": "charges",
+    "stripe_credit_notes": "credit_notes",
+}
+CREATED_EVENT = {
+    "stripe_customers": "customer.created",
+    "stripe_subscriptions": "customer.subscription.created",
+    "stripe_invoices": "invoice.created",
+    "stripe_credit_notes": "credit_note.created",
+}
+# world column -> the Stripe field it is served as, for events' previous_attributes
+STRIPE_FIELD = {
+    "current_period_start_at": "current_period_start",
+    "current_period_end_at": "current_period_end",
+    "amount_paid_minor": "amount_paid",
+    "amount_remaining_minor": "amount_remaining",
+    "amount_refunded_minor": "amount_refunded",
+    "paid_at": "status_transitions.paid_at",
+}
+TIER_RANK = {tier: rank for rank, tier in enumerate(TIERS)}
+
+
+class Writer:
+    """Writes records the way the vendors would: next seq, the id it encodes, updated_at = now."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, now: int) -> None:
+        self.con = con
+        self.now = now
+        self.written: Counter[str] = Counter()
+
+    def one(self, sql: str, params: list | None = None) -> tuple | None:
+        rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0] if rows else None
+
+    def all(self, sql: str, params: list | None = None) -> list[tuple]:
+        return self.con.execute(sql, params or []).fetchall()
+
+    def insert(self, table: str, event: str | None = None, **values: Any) -> str | int:
+        seq = self.one(f"select coalesce(max(seq), 0) + 1 from {table}")[0]
+        if table in STRIPE_PREFIX:
+            new_id: str | int = stripe_id(table, seq)
+        else:
+            new_id = numeric_id(table, seq)
+            new_id = new_id if table.startswith("zendesk_") else str(new_id)
+        values.setdefault("created_at", self.now)
+        values.setdefault("updated_at", self.now)
+        columns = ["seq", "id", *values]
+        self.con.execute(
+            f"insert into {table} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})",
+            [seq, new_id, *values.values()],
+        )
+        self.written[f"{table}.created"] += 1
+        event = event or CREATED_EVENT.get(table)
+        if event:
+            self.event(event, table, new_id)
+        return new_id
+
+    def update(self, table: str, record_id: str | int, event: str | None = None, **values: Any) -> None:
+        previous = None
+        if event:
+            previous = dict(
+                zip(
+                    values,
+                    self.one(f"select {', '.join(values)} from {table} where id = ?", [record_id]),
+                    strict=True,
+                )
+            )
+        values["updated_at"] = self.now
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        self.con.execute(f"update {table} set {assignments} where id = ?", [*values.values(), record_id])
+        self.written[f"{table}.updated"] += 1
+        if event:
+            self.event(event, table, record_id, previous)
+
+    def event(self, kind: str, table: str, object_id: str | int, previous: dict | None = None) -> None:
+        """A Stripe event whose data.object is the object exactly as the API serves it now."""
+        from sandbox.server.vendors.stripe_api import KINDS
+
+        seq = self.one(f"select seq from {table} where id = ?", [object_id])[0]
+        select = KINDS[STRIPE_PATHS[table]].resource.select.replace("$lo", str(seq)).replace("$hi", str(seq))
+        doc = self.one(select)[1]
+        previous_json = None
+        if previous:
+            previous_json = json.dumps({STRIPE_FIELD.get(k, k): v for k, v in previous.items()})
+        event_seq = self.one("select coalesce(max(seq), 0) + 1 from stripe_events")[0]
+        self.con.execute(
+            "insert into stripe_events values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                event_seq,
+                stripe_id("stripe_events", event_seq),
+                kind,
+                STRIPE_PATHS[table].rstrip("s"),
+                object_id,
+                doc,
+                previous_json,
+                self.now,
+                self.now,
+            ],
+        )
+        self.written["stripe_events.created"] += 1
+
+
+class Step:
+    """One advance step over a world: catch-up work, then seeded lifecycle events."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, now: int, rng: random.Random) -> None:
+        self.w = Writer(con, now)
+        self.now = now
+        self.rng = rng
+        self.touched: set[str] = set()  # customer refs changed in this step: one event each
+        # customers already carrying a discrepancy: no new event may touch them
+        self.in_truth: set[str] = {
+            r[0] for r in con.execute("select distinct customer_ref from truth").fetchall()
+        }
+        self.summary: Counter[str] = Counter()
+
+    # -- ground truth -------------------------------------------------------------------------------
+    def lost(
+        self,
+        kind: str,
+        anchor_id: str | int,
+        ref: str,
+        event: str,
+        event_at: int,
+        wait: int = 0,
+        **details: Any,
+    ) -> None:
+        seq = self.w.one("select coalesce(max(seq), 0) + 1 from truth")[0]
+        self.w.con.execute(
+            "insert into truth values (?, ?, ?, ?, ?, 'advance', ?, ?, ?, ?)",
+            [
+                seq,
+                kind,
+                ANCHOR_SYSTEM[kind],
+                str(anchor_id),
+                ref,
+                event,
+                event_at,
+                event_at + wait,
+                json.dumps(details),
+            ],
+        )
+        self.summary[f"lost.{kind}"] += 1
+        self.in_truth.add(ref)
+
+    def loses(self) -> bool:
+        return self.rng.random() < LOSS_RATE
+
+    # -- lookups ------------------------------------------------------------------------------------
+    def customer(self, ref: str) -> dict:
+        row = self.w.one(
+            "select r.customer_ref, r.stripe_customer_id, r.hubspot_company_id, r.zendesk_organization_id, "
+            "r.netsuite_customer_id, r.domain, c.currency from company_refs r "
+            "left join stripe_customers c on c.id = r.stripe_customer_id where r.customer_ref = ?",
+            [ref],
+        )
+        keys = ("ref", "stripe", "hubspot", "zendesk", "netsuite", "domain", "currency")
+        return dict(zip(keys, row, strict=True))
+
+    def plan_of(self, subscription_id: str) -> tuple[str, str, int]:
+        """(plan, interval, quantity) of a subscription."""
+        plan, interval, quantity = self.w.one(
+            "select lower(p.name), pr.recurring_interval, s.quantity from stripe_subscriptions s "
+            "join stripe_prices pr on pr.id = s.price join stripe_products p on p.id = pr.product "
+            "where s.id = ?",
+            [subscription_id],
+        )
+        return plan, interval, quantity
+
+    def price_id(self, plan: str, interval: str, currency: str) -> str:
+        return self.w.one(
+            "select pr.id from stripe_prices pr join stripe_products p on p.id = pr.product "
+            "where lower(p.name) = ? and pr.recurring_interval = ? and pr.currency = ?",
+            [plan, interval, currency],
+        )[0]
+
+    def live_subscriptions(self, stripe_customer: str) -> list[str]:
+        return [
+            r[0]
+            for r in self.w.all(
+                "select id from stripe_subscriptions where customer = ? and status in ('active', 'past_due', "
+                "'trialing') order by seq",
+                [stripe_customer],
+            )
+        ]
+
+    def expected_tier(self, stripe_customer: str) -> str:
+        tiers = [PLANS[self.plan_of(s)[0]][0] for s in self.live_subscriptions(stripe_customer)]
+        return max(tiers, key=TIER_RANK.__getitem__) if tiers else DOWNGRADE_TIER
+
+    def billing_arr(self, stripe_customer: str, currency: str) -> float:
+        exponent = CURRENCIES[currency][1]
+        total = 0.0
+        for sub in self.w.all(
+            "select id from stripe_subscriptions where customer = ? and status in ('active', 'past_due')",
+            [stripe_customer],
+        ):
+            plan, interval, quantity = self.plan_of(sub[0])
+            per_period = price_minor(plan, interval, currency) * quantity / 10**exponent
+            total += per_period * (12 if interval == "month" else 1)
+        return round(total, 2)
+
+    def order_of(self, subscription_id: str) -> str | None:
+        row = self.w.one(
+            "select id from netsuite_sales_orders where upper(external_id) = upper(?)", [subscription_id]
+        )
+        return row[0] if row else None
+
+    def set_tier(self, org_id: int, tier: str) -> None:
+        fields = json.loads(
+            self.w.one("select organization_fields from zendesk_organizations where id = ?", [org_id])[0]
+        )
+        fields["support_tier"] = tier
+        self.w.update("zendesk_organizations", org_id, organization_fields=json.dumps(fields))
+
+    def set_arr(self, company_id: str, arr: float) -> None:
+        self.w.update("hubspot_companies", company_id, arr=arr)
+
+    # -- money movements ----------------------------------------------------------------------------
+    def invoice(
+        self,
+        c: dict,
+        sub: str,
+        amount: int,
+        start: int,
+        end: int,
+        reason: str,
+        *,
+        paid: bool,
+        lose_erp: bool = False,
+        event: str = "",
+    ) -> str:
+        """A finalized Stripe invoice with its charge, and its ERP invoice and payment unless lost."""
+        number = self.w.one("select count(*) + 1 from stripe_invoices where customer = ?", [c["stripe"]])[0]
+        invoice = self.w.insert(
+            "stripe_invoices",
+            number=f"{c['ref']}-{number:04d}",
+            customer=c["stripe"],
+            subscription=sub,
+            currency=c["currency"],
+            status="paid" if paid else "open",
+            billing_reason=reason,
+            total_minor=amount,
+            amount_due_minor=amount,
+            amount_paid_minor=amount if paid else 0,
+            amount_remaining_minor=0 if paid else amount,
+            period_start_at=start,
+            period_end_at=end,
+            due_at=self.now,
+            finalized_at=self.now,
+            paid_at=self.now if paid else None,
+            voided_at=None,
+        )
+        self.w.event("invoice.finalized", "stripe_invoices", invoice)
+        self.w.insert(
+            "stripe_charges",
+            "charge.succeeded" if paid else "charge.failed",
+            customer=c["stripe"],
+            invoice=invoice,
+            amount_minor=amount,
+            amount_captured_minor=amount if paid else 0,
+            amount_refunded_minor=0,
+            currency=c["currency"],
+            status="succeeded" if paid else "failed",
+            failure_code=None if paid else "card_declined",
+        )
+        self.w.event("invoice.paid" if paid else "invoice.payment_failed", "stripe_invoices", invoice)
+        if not paid:
+            self.w.update("stripe_subscriptions", sub, "customer.subscription.updated", status="past_due")
+            self.w.update("stripe_customers", c["stripe"], "customer.updated", delinquent=True)
+        if c["netsuite"] is None:
+            return invoice
+        if lose_erp:
+            self.lost("invoice_missing_in_erp", invoice, c["ref"], event, self.now, SYNC_SLA)
+        else:
+            self.erp_invoice(c, invoice)
+        return invoice
+
+    def erp_invoice(self, c: dict, invoice: str) -> None:
+        total_minor, paid_minor, currency, finalized, sub = self.w.one(
+            "select total_minor, amount_paid_minor, currency, finalized_at, subscription "
+            "from stripe_invoices "
+            "where id = ?",
+            [invoice],
+        )
+        exponent = CURRENCIES[currency][1]
+        total = total_minor / 10**exponent
+        paid = paid_minor >= total_minor
+        erp_id = self.w.insert(
+            "netsuite_invoices",
+            external_id=invoice,
+            tran_id=f"INV-{invoice[-6:]}",
+            customer_id=c["netsuite"],
+            sales_order_id=self.order_of(sub) if sub else None,
+            currency=currency.upper(),
+            total=total,
+            amount_remaining=0.0 if paid else total,
+            status="paidInFull" if paid else "open",
+            tran_at=finalized,
+            due_at=finalized,
+        )
+        if paid:
+            self.erp_payment(c, invoice, erp_id, total, currency)
+
+    def erp_payment(self, c: dict, invoice: str, erp_invoice: str, amount: float, currency: str) -> None:
+        charge = self.w.one(
+            "select id from stripe_charges where invoice = ? and status = 'succeeded' order by seq desc",
+            [invoice],
+        )[0]
+        self.w.insert(
+            "netsuite_customer_payments",
+            external_id=charge,
+            tran_id=f"PYMT-{charge[-6:]}",
+            customer_id=c["netsuite"],
+            invoice_id=erp_invoice,
+            currency=currency.upper(),
+            amount=amount,
+            tran_at=self.now,
+        )
+
+    # -- 2. catch up --------------------------------------------------------------------------------
+    def catch_up(self) -> None:
+        self.sync_lagging_invoices()
+        self.end_grace_periods()
+        self.onboard_won_deals()
+        self.convert_trials()
+        self.renew()
+
+    def _clean(self, ref: str) -> bool:
+        return ref not in self.in_truth
+
+    def sync_lagging_invoices(self) -> None:
+        rows = self.w.all(
+            "select i.id, r.customer_ref from stripe_invoices i "
+            "join company_refs r on r.stripe_customer_id = i.customer "
+            "where i.status in ('open', 'paid') and i.finalized_at <= ? "
+            "and r.netsuite_customer_id is not null "
+            "and not exists (select 1 from netsuite_invoices n where upper(n.external_id) = upper(i.id)) "
+            "and not exists (select 1 from truth t where t.anchor_id = i.id)",
+            [self.now - LAG_SYNCED_AFTER],
+        )
+        for invoice, ref in rows:
+            self.erp_invoice(self.customer(ref), invoice)
+            self.summary["caught_up.invoice_synced"] += 1
+
+    def end_grace_periods(self) -> None:
+        rows = self.w.all(
+            "select distinct r.customer_ref from stripe_invoices i "
+            "join stripe_subscriptions s on s.id = i.subscription "
+            "join company_refs r on r.stripe_customer_id = i.customer "
+            "where s.status = 'past_due' and i.status = 'open' and i.due_at <= ?",
+            [self.now - GRACE_PERIOD],
+        )
+        for (ref,) in rows:
+            c = self.customer(ref)
+            tier = json.loads(
+                self.w.one(
+                    "select organization_fields from zendesk_organizations where id = ?", [c["zendesk"]]
+                )[0]
+            )["support_tier"].lower()
+            if tier == DOWNGRADE_TIER or not self._clean(ref):
+                continue
+            if self.rng.random() < 0.5:
+                self.recover(c, "grace_recovery")
+                self.summary["caught_up.recovered"] += 1
+            elif self.loses():
+                since = self.w.one(
+                    "select min(i.due_at) from stripe_invoices i where i.customer = ? and i.status = 'open'",
+                    [c["stripe"]],
+                )[0]
+                self.lost(
+                    "entitlement_on_delinquent_account",
+                    c["zendesk"],
+                    ref,
+                    "grace_expired",
+                    since,
+                    GRACE_PERIOD,
+                    tier=tier,
+                )
+            else:
+                self.set_tier(c["zendesk"], DOWNGRADE_TIER)
+                self.summary["caught_up.downgraded"] += 1
+            self.touched.add(ref)
+
+    def onboard_won_deals(self) -> None:
+        rows = self.w.all(
+            "select d.id, r.customer_ref, d.plan from hubspot_deals d "
+            "join company_refs r on r.hubspot_company_id = d.company_id "
+            "where d.dealstage = 'closedwon' and r.stripe_customer_id is null and d.closedate_at <= ? "
+            "and not exists (select 1 from truth t where t.anchor_id = d.id)",
+            [self.now - ONBOARDED_AFTER],
+        )
+        for _deal, ref, plan in rows:
+            self.start_customer(ref, plan, "onboarding")
+            self.summary["caught_up.onboarded"] += 1
+
+    def convert_trials(self) -> None:
+        rows = self.w.all(
+            "select s.id, r.customer_ref from stripe_subscriptions s "
+            "join company_refs r on r.stripe_customer_id = s.customer "
+            "where s.status = 'trialing' and s.trial_end_at <= ?",
+            [self.now],
+        )
+        for sub, ref in rows:
+            c = self.customer(ref)
+            if c["netsuite"] is None:
+                c["netsuite"] = self.erp_customer(c)
+            self.erp_order(c, sub)
+            plan, interval, quantity = self.plan_of(sub)
+            length = YEAR if interval == "year" else MONTH
+            self.w.update(
+                "stripe_subscriptions",
+                sub,
+                "customer.subscription.updated",
+                status="active",
+                current_period_start_at=self.now,
+                current_period_end_at=self.now + length,
+            )
+            self.invoice(
+                c,
+                sub,
+                price_minor(plan, interval, c["currency"]) * quantity,
+                self.now,
+                self.now + length,
+                "subscription_cycle",
+                paid=True,
+            )
+            self.set_arr(c["hubspot"], self.billing_arr(c["stripe"], c["currency"]))
+            self.summary["caught_up.trial_converted"] += 1
+
+    def renew(self) -> None:
+        rows = self.w.all(
+            "select s.id, r.customer_ref, s.cancel_at_period_end, s.current_period_end_at from "
+            "stripe_subscriptions s join company_refs r on r.stripe_customer_id = s.customer "
+            "where s.status = 'active' and s.current_period_end_at <= ?",
+            [self.now],
+        )
+        for sub, ref, ending, period_end in rows:
+            c = self.customer(ref)
+            if ending:
+                self.end_subscription(c, sub, period_end, "period_end_cancellation", lose=None)
+                continue
+            plan, interval, quantity = self.plan_of(sub)
+            length = YEAR if interval == "year" else MONTH
+            while period_end <= self.now:
+                fails = self.rng.random() < FAILED_RENEWAL_RATE and self._clean(ref)
+                lose = not fails and self._clean(ref) and ref not in self.touched and self.loses()
+                self.w.update(
+                    "stripe_subscriptions",
+                    sub,
+                    "customer.subscription.updated",
+                    current_period_start_at=period_end,
+                    current_period_end_at=period_end + length,
+                )
+                self.invoice(
+                    c,
+                    sub,
+                    price_minor(plan, interval, c["currency"]) * quantity,
+                    period_end,
+                    period_end + length,
+                    "subscription_cycle",
+                    paid=not fails,
+                    lose_erp=lose,
+                    event="renewal",
+                )
+                self.summary["caught_up.renewed" if not fails else "caught_up.renewal_failed"] += 1
+                if fails or lose:
+                    self.touched.add(ref)
+                    break
+                period_end += length
+
+    # -- building blocks of events ------------------------------------------------------------------
+    def erp_customer(self, c: dict) -> str:
+        name, email, currency = self.w.one(
+            "select name, email, currency from stripe_customers where id = ?", [c["stripe"]]
+        )
+        subsidiary = CURRENCIES[currency][3]
+        erp_id = self.w.insert(
+            "netsuite_customers",
+            external_id=c["stripe"],
+            entity_id=f"CUST-{c['ref']}",
+            company_name=name,
+            email=email,
+            subsidiary_id=subsidiary,
+            currency=currency.upper(),
+            is_inactive=False,
+        )
+        self.w.con.execute(
+            "update company_refs set netsuite_customer_id = ? where customer_ref = ?", [erp_id, c["ref"]]
+        )
+        return erp_id
+
+    def erp_order(self, c: dict, sub: str) -> None:
+        plan, interval, quantity = self.plan_of(sub)
+        start = self.w.one("select start_at from stripe_subscriptions where id = ?", [sub])[0]
+        total = price_minor(plan, interval, c["currency"]) * quantity / 10 ** CURRENCIES[c["currency"]][1]
+        self.w.insert(
+            "netsuite_sales_orders",
+            external_id=sub,
+            tran_id=f"SO-{sub[-6:]}",
+            customer_id=c["netsuite"],
+            currency=c["currency"].upper(),
+            total=total,
+            status="pendingBilling",
+            item=f"{plan.title()} ({interval}ly)",
+            start_at=start,
+            end_at=None,
+        )
+
+    def start_customer(self, ref: str, plan: str, event: str, lose: str | None = None) -> None:
+        """A won company becomes a paying customer in billing, ERP, support and CRM."""
+        c = self.customer(ref)
+        display = self.w.one("select name from hubspot_companies where id = ?", [c["hubspot"]])[0]
+        currency = (
+            self.w.one("select lower(arr_currency) from hubspot_companies where id = ?", [c["hubspot"]])[0]
+            or "usd"
+        )
+        c["currency"] = currency
+        stripe_customer = self.w.insert(
+            "stripe_customers",
+            name=f"{display.title()} {LEGAL_SUFFIX[currency]}",
+            email=f"billing@{c['domain']}",
+            currency=currency,
+            balance_minor=0,
+            delinquent=False,
+            metadata=json.dumps({"hubspot_company_id": c["hubspot"]}),
+        )
+        c["stripe"] = stripe_customer
+        self.w.con.execute(
+            "update company_refs set stripe_customer_id = ? where customer_ref = ?", [stripe_customer, ref]
+        )
+        length = MONTH
+        sub = self.w.insert(
+            "stripe_subscriptions",
+            customer=stripe_customer,
+            price=self.price_id(plan, "month", currency),
+            item_id=stripe_id(
+                "stripe_subscription_items",
+                self.w.one("select coalesce(max(seq), 0) + 1 from stripe_subscriptions")[0],
+            ),
+            quantity=1,
+            currency=currency,
+            status="active",
+            cancel_at_period_end=False,
+            current_period_start_at=self.now,
+            current_period_end_at=self.now + length,
+            trial_start_at=None,
+            trial_end_at=None,
+            canceled_at=None,
+            ended_at=None,
+            start_at=self.now,
+            metadata=json.dumps({"plan": plan}),
+        )
+        if lose == "customer_missing_in_erp":
+            self.lost(lose, stripe_customer, ref, event, self.now)
+        else:
+            c["netsuite"] = self.erp_customer(c)
+            self.erp_order(c, sub)
+        self.invoice(
+            c,
+            sub,
+            price_minor(plan, "month", currency),
+            self.now,
+            self.now + length,
+            "subscription_create",
+            paid=True,
+        )
+        tier = PLANS[plan][0]
+        org = self.w.insert(
+            "zendesk_organizations",
+            name=display,
+            external_id=stripe_customer,
+            domain_names=json.dumps([c["domain"]]),
+            organization_fields=json.dumps({"support_tier": DOWNGRADE_TIER if lose else tier, "plan": plan}),
+            tags=json.dumps(["active"]),
+        )
+        self.w.con.execute(
+            "update company_refs set zendesk_organization_id = ? where customer_ref = ?", [org, ref]
+        )
+        if lose == "entitlement_tier_mismatch":
+            self.lost(lose, org, ref, event, self.now, expected=tier, actual=DOWNGRADE_TIER)
+        self.w.update(
+            "hubspot_companies",
+            c["hubspot"],
+            lifecyclestage="customer",
+            arr=self.billing_arr(stripe_customer, currency),
+            stripe_customer_id=stripe_customer,
+        )
+
+    def end_subscription(self, c: dict, sub: str, ended: int, event: str, lose: str | None) -> None:
+        self.w.update(
+            "stripe_subscriptions",
+            sub,
+            "customer.subscription.deleted",
+            status="canceled",
+            canceled_at=min(ended, self.now),
+            ended_at=ended,
+            cancel_at_period_end=False,
+        )
+        order = self.order_of(sub)
+        if order and lose == "erp_contract_without_active_subscription":
+            self.lost(lose, order, c["ref"], event, ended)
+        elif order:
+            self.w.update("netsuite_sales_orders", order, status="closed", end_at=ended)
+        remaining = self.live_subscriptions(c["stripe"])
+        if not remaining:
+            if lose == "entitlement_after_cancellation":
+                self.lost(lose, c["zendesk"], c["ref"], event, ended)
+            else:
+                self.set_tier(c["zendesk"], DOWNGRADE_TIER)
+        else:
+            self.set_tier(c["zendesk"], self.expected_tier(c["stripe"]))
+        if remaining and lose == "crm_arr_mismatch":
+            self.lost(lose, c["hubspot"], c["ref"], event, self.now)
+        else:
+            self.set_arr(c["hubspot"], self.billing_arr(c["stripe"], c["currency"]))
+        self.summary[f"event.{event}"] += 1
+
+    def recover(self, c: dict, event: str, lose: str | None = None) -> None:
+        """The customer pays every open invoice; billing, ERP and support follow."""
+        for invoice, amount in self.w.all(
+            "select id, total_minor from stripe_invoices where customer = ? and status = 'open'",
+            [c["stripe"]],
+        ):
+            self.w.update(
+                "stripe_invoices",
+                invoice,
+                "invoice.paid",
+                status="paid",
+                amount_paid_minor=amount,
+                amount_remaining_minor=0,
+                paid_at=self.now,
+            )
+            self.w.insert(
+                "stripe_charges",
+                "charge.succeeded",
+                customer=c["stripe"],
+                invoice=invoice,
+                amount_minor=amount,
+                amount_captured_minor=amount,
+                amount_refunded_minor=0,
+                currency=c["currency"],
+                status="succeeded",
+                failure_code=None,
+            )
+            erp = self.w.one(
+                "select id, total from netsuite_invoices where upper(external_id) = upper(?)", [invoice]
+            )
+            if erp is None:
+                continue
+            if lose == "payment_status_mismatch":
+                self.lost(lose, invoice, c["ref"], event, self.now, stripe_status="paid", erp_status="open")
+                lose = None
+                continue
+            self.w.update("netsuite_invoices", erp[0], amount_remaining=0.0, status="paidInFull")
+            self.erp_payment(c, invoice, erp[0], float(erp[1]), c["currency"])
+        for (sub,) in self.w.all(
+            "select id from stripe_subscriptions where customer = ? and status = 'past_due'", [c["stripe"]]
+        ):
+            self.w.update("stripe_subscriptions", sub, "customer.subscription.updated", status="active")
+        self.w.update("stripe_customers", c["stripe"], "customer.updated", delinquent=False)
+        expected = self.expected_tier(c["stripe"])
+        if lose == "entitlement_tier_mismatch":
+            self.lost(lose, c["zendesk"], c["ref"], event, self.now, expected=expected, actual=DOWNGRADE_TIER)
+        else:
+            self.set_tier(c["zendesk"], expected)
+
+    # -- 3. events ----------------------------------------------------------------------------------
+    def pick(self, sql: str, params: list | None = None) -> str | None:
+        """A random clean customer ref among `sql`'s results (first column), untouched in this step."""
+        refs = sorted({r[0] for r in self.w.all(sql, params)} - self.touched - self.in_truth)
+        if not refs:
+            return None
+        ref = self.rng.choice(refs)
+        self.touched.add(ref)
+        return ref
+
+    def events(self, count: int) -> None:
+        kinds = list(EVENT_KINDS)
+        for kind in self.rng.choices(kinds, weights=[EVENT_KINDS[k] for k in kinds], k=count):
+            getattr(self, f"event_{kind}")()
+
+    def event_signup(self) -> None:
+        index = self.w.one("select count(*) from company_refs")[0]
+        if index >= NAME_SPACE:
+            return
+        display, domain = company_name(index)
+        ref = f"C{index + 1:07d}"
+        currency = self.rng.choices(list(CURRENCIES), weights=[w for w, *_ in CURRENCIES.values()])[0]
+        plan = self.rng.choice(list(PLANS))
+        company = self.w.insert(
+            "hubspot_companies",
+            name=display,
+            domain=domain,
+            lifecyclestage="opportunity",
+            arr=0.0,
+            arr_currency=currency.upper(),
+            stripe_customer_id=None,
+            archived=False,
+            created_at=self.now - 30 * DAY,
+        )
+        self.w.insert(
+            "hubspot_contacts",
+            email=f"buyer@{domain}",
+            firstname="Alex",
+            lastname="Buyer",
+            company_id=company,
+            archived=False,
+        )
+        deal = self.w.insert(
+            "hubspot_deals",
+            dealname=f"{display} - new business",
+            dealstage="closedwon",
+            pipeline="default",
+            amount=float(PLANS[plan][1] * 12),
+            deal_currency_code=currency.upper(),
+            plan=plan,
+            company_id=company,
+            closedate_at=self.now,
+            archived=False,
+            created_at=self.now - 20 * DAY,
+        )
+        self.w.con.execute(
+            "insert into company_refs values (?, null, ?, null, null, ?)", [ref, company, domain]
+        )
+        self.touched.add(ref)
+        lose = (
+            self.rng.choice(
+                ("customer_missing_in_erp", "entitlement_tier_mismatch", "closed_won_without_subscription")
+            )
+            if self.loses()
+            else None
+        )
+        if lose == "closed_won_without_subscription":
+            self.lost(lose, deal, ref, "signup", self.now, ONBOARDING_SLA)
+        else:
+            self.start_customer(ref, plan, "signup", lose)
+        self.summary["event.signup"] += 1
+
+    def event_upgrade(self) -> None:
+        ref = self.pick(
+            "select r.customer_ref from stripe_subscriptions s join company_refs r on r.stripe_customer_id = "
+            "s.customer join stripe_prices pr on pr.id = s.price join stripe_products p on p.id = pr.product "
+            "where s.status = 'active' and pr.recurring_interval = 'month' and lower(p.name) <> 'enterprise' "
+            "and r.netsuite_customer_id is not null and s.current_period_end_at - ? > ?",
+            [self.now, DAY],
+        )
+        if ref is None:
+            return
+        c = self.customer(ref)
+        sub = self.w.one(
+            "select s.id from stripe_subscriptions s join stripe_prices pr on pr.id = s.price "
+            "join stripe_products p on p.id = pr.product where s.customer = ? and s.status = 'active' "
+            "and pr.recurring_interval = 'month' and lower(p.name) <> 'enterprise' order by s.seq",
+            [c["stripe"]],
+        )[0]
+        plan, interval, quantity = self.plan_of(sub)
+        new_plan = list(PLANS)[list(PLANS).index(plan) + 1]
+        start, end = self.w.one(
+            "select current_period_start_at, current_period_end_at from stripe_subscriptions where id = ?",
+            [sub],
+        )
+        old_price = price_minor(plan, interval, c["currency"]) * quantity
+        new_price = price_minor(new_plan, interval, c["currency"]) * quantity
+        proration = max(1, round((new_price - old_price) * (end - self.now) / (end - start)))
+        if c["currency"] != "jpy":
+            proration = max(1, proration)
+        lose = (
+            self.rng.choice(("invoice_missing_in_erp", "entitlement_tier_mismatch", "crm_arr_mismatch"))
+            if self.loses()
+            else None
+        )
+        self.w.update(
+            "stripe_subscriptions",
+            sub,
+            "customer.subscription.updated",
+            price=self.price_id(new_plan, interval, c["currency"]),
+        )
+        self.invoice(
+            c,
+            sub,
+            proration,
+            self.now,
+            end,
+            "subscription_update",
+            paid=True,
+            lose_erp=lose == "invoice_missing_in_erp",
+            event="upgrade",
+        )
+        order = self.order_of(sub)
+        if order:
+            self.w.update(
+                "netsuite_sales_orders",
+                order,
+                total=new_price / 10 ** CURRENCIES[c["currency"]][1],
+                item=f"{new_plan.title()} ({interval}ly)",
+            )
+        expected = self.expected_tier(c["stripe"])
+        if lose == "entitlement_tier_mismatch":
+            current = json.loads(
+                self.w.one(
+                    "select organization_fields from zendesk_organizations where id = ?", [c["zendesk"]]
+                )[0]
+            )["support_tier"].lower()
+            if current != expected:
+                self.lost(lose, c["zendesk"], ref, "upgrade", self.now, expected=expected, actual=current)
+            else:
+                self.set_tier(c["zendesk"], expected)
+        else:
+            self.set_tier(c["zendesk"], expected)
+        arr = self.billing_arr(c["stripe"], c["currency"])
+        if lose == "crm_arr_mismatch":
+            self.lost(lose, c["hubspot"], ref, "upgrade", self.now, billing_arr=arr)
+        else:
+            self.set_arr(c["hubspot"], arr)
+        self.summary["event.upgrade"] += 1
+
+    def event_cancellation(self) -> None:
+        ref = self.pick(
+            "select r.customer_ref from stripe_subscriptions s join company_refs r on r.stripe_customer_id = "
+            "s.customer where s.status = 'active' and r.netsuite_customer_id is not null"
+        )
+        if ref is None:
+            return
+        c = self.customer(ref)
+        sub = self.rng.choice(
+            self.w.all(
+                "select id from stripe_subscriptions where customer = ? and status = 'active'", [c["stripe"]]
+            )
+        )[0]
+        others = len(self.live_subscriptions(c["stripe"])) > 1
+        choices = [
+            "erp_contract_without_active_subscription",
+            "crm_arr_mismatch" if others else "entitlement_after_cancellation",
+        ]
+        lose = self.rng.choice(choices) if self.loses() else None
+        self.end_subscription(c, sub, self.now, "cancellation", lose)
+
+    def event_refund(self) -> None:
+        ref = self.pick(
+            "select r.customer_ref from stripe_invoices i join company_refs r on r.stripe_customer_id = "
+            "i.customer where i.status = 'paid' and r.netsuite_customer_id is not null "
+            "and not exists (select 1 from stripe_credit_notes n where n.invoice = i.id)"
+        )
+        if ref is None:
+            return
+        c = self.customer(ref)
+        invoice, total = self.rng.choice(
+            self.w.all(
+                "select i.id, i.total_minor from stripe_invoices i "
+                "where i.customer = ? and i.status = 'paid' "
+                "and not exists (select 1 from stripe_credit_notes n where n.invoice = i.id) and exists "
+                "(select 1 from netsuite_invoices e where upper(e.external_id) = upper(i.id))",
+                [c["stripe"]],
+            )
+            or [(None, 0)]
+        )
+        if invoice is None:
+            return
+        amount = max(1, total // 2)
+        number = self.w.one("select count(*) + 1 from stripe_credit_notes where customer = ?", [c["stripe"]])[
+            0
+        ]
+        note = self.w.insert(
+            "stripe_credit_notes",
+            number=f"{ref}-CN-{number:04d}",
+            customer=c["stripe"],
+            invoice=invoice,
+            currency=c["currency"],
+            amount_minor=amount,
+            status="issued",
+            type="post_payment",
+            reason="requested_by_customer",
+            voided_at=None,
+        )
+        charge = self.w.one(
+            "select id, amount_refunded_minor from stripe_charges where invoice = ? and "
+            "status = 'succeeded' order by seq desc",
+            [invoice],
+        )
+        if charge:
+            self.w.update(
+                "stripe_charges", charge[0], "charge.refunded", amount_refunded_minor=charge[1] + amount
+            )
+        if self.loses():
+            self.lost("credit_note_missing_in_erp", note, ref, "refund", self.now)
+        else:
+            erp_invoice = self.w.one(
+                "select id from netsuite_invoices where upper(external_id) = upper(?)", [invoice]
+            )[0]
+            self.w.insert(
+                "netsuite_credit_memos",
+                external_id=note,
+                tran_id=f"CM-{note[-6:]}",
+                customer_id=c["netsuite"],
+                invoice_id=erp_invoice,
+                currency=c["currency"].upper(),
+                amount=amount / 10 ** CURRENCIES[c["currency"]][1],
+                tran_at=self.now,
+            )
+        self.summary["event.refund"] += 1
+
+    def event_recovery(self) -> None:
+        ref = self.pick(
+            "select r.customer_ref from stripe_subscriptions s join company_refs r on r.stripe_customer_id = "
+            "s.customer where s.status = 'past_due'"
+        )
+        if ref is None:
+            return
+        lose = (
+            self.rng.choice(("payment_status_mismatch", "entitlement_tier_mismatch"))
+            if self.loses()
+            else None
+        )
+        c = self.customer(ref)
+        if lose == "entitlement_tier_mismatch":
+            current = json.loads(
+                self.w.one(
+                    "select organization_fields from zendesk_organizations where id = ?", [c["zendesk"]]
+                )[0]
+            )["support_tier"].lower()
+            lose = lose if current == DOWNGRADE_TIER else None
+        self.recover(c, "recovery", lose)
+        self.summary["event.recovery"] += 1
+
+    def event_usage(self) -> None:
+        ref = self.pick(
+            "select r.customer_ref from stripe_subscriptions s join company_refs r on r.stripe_customer_id = "
+            "s.customer where s.status = 'active'"
+        )
+        if ref is None:
+            return
+        self.touched.discard(ref)  # usage changes nothing that reconciliation checks
+        c = self.customer(ref)
+        sub = self.w.one(
+            "select id from stripe_subscriptions where customer = ? and status = 'active' order by seq",
+            [c["stripe"]],
+        )[0]
+        self.w.insert(
+            "stripe_usage_records",
+            customer=c["stripe"],
+            subscription=sub,
+            meter="api_calls",
+            quantity=self.rng.randint(100, 20_000),
+            period_start_at=self.now - HOUR,
+            period_end_at=self.now,
+        )
+        self.summary["event.usage"] += 1
+
+
+def age(con: duckdb.DuckDBPyConnection, seconds: int) -> None:
+    """Move every timestamp of the world `seconds` into the past."""
+    columns = con.execute(
+        "select table_name, list(column_name) from information_schema.columns "
+        "where column_name like '%\\_at' escape '\\' group by table_name"
+    ).fetchall()
+    for table, names in columns:
+        assignments = ", ".join(f"{name} = {name} - {seconds}" for name in names)
+        con.execute(f"update {table} set {assignments}")
+    con.execute("update meta set value = (value::bigint - ?)::varchar where key = 'generated_at'", [seconds])
+
+
+def advance(
+    con: duckdb.DuckDBPyConnection,
+    minutes: int,
+    *,
+    events: int | None = None,
+    truth_path: Path | None = None,
+    now: int | None = None,
+) -> dict[str, Any]:
+    """Age the world by `minutes`, catch up, and apply `events` lifecycle events (default: scaled to the
+    world's size and the time advanced). Rewrites the ground-truth file when `truth_path` is given."""
+    if minutes < 1:
+        raise ValueError("minutes must be at least 1")
+    started = time.monotonic()
+    now = int(time.time()) if now is None else now
+    meta = dict(con.execute("select key, value from meta").fetchall())
+    step = int(meta.get("advance_steps", "0")) + 1
+    customers = con.execute("select count(*) from stripe_customers").fetchall()[0][0]
+    if events is None:
+        events = max(1, round(customers * EVENT_RATE * minutes / 60))
+    con.execute("begin transaction")
+    try:
+        age(con, minutes * 60)
+        run = Step(con, now, random.Random(f"{meta.get('seed', '0')}:{step}"))
+        run.catch_up()
+        run.events(events)
+        for key, value in (
+            ("advance_steps", str(step)),
+            ("advanced_minutes", str(int(meta.get("advanced_minutes", "0")) + minutes)),
+        ):
+            con.execute("insert or replace into meta values (?, ?)", [key, value])
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    if truth_path is not None:
+        export_truth(con, truth_path)
+    summary = dict(sorted(run.summary.items()))
+    return {
+        "step": step,
+        "minutes": minutes,
+        "events_requested": events,
+        **summary,
+        "records_written": dict(sorted(run.w.written.items())),
+        "seconds": round(time.monotonic() - started, 3),
+    }
