@@ -16,7 +16,9 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.server.world import World
 
@@ -61,6 +63,47 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(content=content, status_code=status, media_type="application/json", headers=headers)
 
 
+def with_headers(send: Send, extra: dict[str, str]) -> Send:
+    """`send` that adds `extra` headers (unless already set) to the response start."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start" and extra:
+            headers = MutableHeaders(scope=message)
+            for key, value in extra.items():
+                if key not in headers:
+                    headers[key] = value
+        await send(message)
+
+    return wrapped
+
+
+class VendorGate:
+    """ASGI middleware in front of a vendor's routes: authentication, faults, default headers.
+
+    Pure ASGI rather than Starlette's BaseHTTPMiddleware, which re-streams every response and cost
+    about a third of the server's time on list pages.
+    """
+
+    def __init__(self, app: ASGIApp, vendor: Vendor, faults: Any, error: Callable[..., Response]) -> None:
+        self.app, self.vendor, self.faults, self.error = app, vendor, faults, error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            request.state.principal = self.vendor.authenticate(request)
+        except VendorError as exc:
+            await self.error(exc.status, exc.message, exc.code, exc.param, exc.headers)(scope, receive, send)
+            return
+        send = with_headers(send, self.vendor.default_headers())
+        if self.faults is not None:
+            await self.faults.handle(self.vendor.name, request, self.app, send, self.error)
+        else:
+            await self.app(scope, receive, send)
+
+
 def make_app(vendor: Vendor, world: World, faults: Any = None) -> FastAPI:
     """The HTTP app for one vendor. `faults` is a sandbox.server.faults.FaultInjector or None."""
     app = FastAPI(title=f"revsync sandbox: {vendor.name}", docs_url=None, redoc_url=None, openapi_url=None)
@@ -99,22 +142,7 @@ def make_app(vendor: Vendor, world: World, faults: Any = None) -> FastAPI:
         log.exception("sandbox %s: %s %s failed", vendor.name, request.method, request.url.path)
         return error(500, "An unexpected error occurred.", "internal_error")
 
-    @app.middleware("http")
-    async def _pipeline(request: Request, call_next):
-        path = request.url.path
-        if path.startswith(ADMIN_PREFIX):
-            return await call_next(request)
-        try:
-            request.state.principal = vendor.authenticate(request)
-        except VendorError as exc:
-            return error(exc.status, exc.message, exc.code, exc.param, exc.headers)
-        if faults is not None:
-            response = await faults.handle(vendor.name, request, call_next, error)
-        else:
-            response = await call_next(request)
-        for key, value in vendor.default_headers().items():
-            response.headers.setdefault(key, value)
-        return response
+    app.add_middleware(VendorGate, vendor=vendor, faults=faults, error=error)
 
     app.include_router(vendor.router)
     from sandbox.server.admin import router as admin_router

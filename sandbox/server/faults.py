@@ -12,12 +12,14 @@ import asyncio
 import hashlib
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Send
 
 VENDORS = ("stripe", "hubspot", "zendesk", "netsuite")
 
@@ -140,41 +142,48 @@ class FaultInjector:
         self,
         vendor: str,
         request: Request,
-        call_next: Callable[[Request], Awaitable[Response]],
+        app: ASGIApp,
+        send: Send,
         error: Callable[..., Response],
-    ) -> Response:
+    ) -> None:
+        """Serve `request` through `app`, injecting this vendor's faults (ASGI style)."""
+        scope, receive = request.scope, request.receive
         profile = self.profiles.get(vendor, PROFILES["none"])
         key = f"{vendor}|{request.method}|{request.url.path}|{request.url.query}"
         attempt = self.attempts[key]
         self.attempts[key] += 1
         rolled = f"{key}|{attempt}"
 
+        async def refuse(status: int, message: str, code: str, headers: dict | None = None) -> None:
+            await error(status, message, code, None, headers)(scope, receive, send)
+
         until = self.maintenance_until(vendor)
         if until is not None:
             self.injected[vendor]["maintenance"] += 1
             wait = str(max(int(until - time.time()) + 1, 1))
-            return error(
+            await refuse(
                 503,
                 "The service is unavailable for scheduled maintenance.",
                 "maintenance",
-                None,
                 {"Retry-After": wait},
             )
+            return
         if profile.rate_limits:
             limited = self._rate_limited(vendor)
             if limited is not None:
                 self.injected[vendor]["rate_limit"] += 1
-                return error(
+                await refuse(
                     429,
                     "Too many requests hit the API too quickly.",
                     "rate_limit",
-                    None,
                     {"Retry-After": str(max(1, round(limited + 0.5)))},
                 )
+                return
         if self._roll(rolled, "error") < profile.error_rate:
             status = (500, 502, 503)[int(self._roll(rolled, "status") * 3)]
             self.injected[vendor][f"http_{status}"] += 1
-            return error(status, "The server had an error while processing the request.", "server_error")
+            await refuse(status, "The server had an error while processing the request.", "server_error")
+            return
         if self._roll(rolled, "slow") < profile.slow_rate:
             self.injected[vendor]["slow"] += 1
             await asyncio.sleep(profile.slow_seconds)
@@ -183,40 +192,62 @@ class FaultInjector:
         request.state.fault_duplicate = (
             is_list_page and self._roll(rolled, "duplicate") < profile.duplicate_rate
         )
-        if vendor == "netsuite" and profile.rate_limits:
+        limits_concurrency = vendor == "netsuite" and profile.rate_limits
+        if limits_concurrency:
             if self.inflight[vendor] >= NETSUITE_CONCURRENCY:
                 self.injected[vendor]["concurrency_limit"] += 1
-                return error(
+                await refuse(
                     429,
                     "Concurrent request limit exceeded.",
                     "CONCURRENCY_LIMIT_EXCEEDED",
-                    None,
                     {"Retry-After": "1"},
                 )
+                return
             self.inflight[vendor] += 1
+        drifting = (
+            is_list_page and profile.drift_after is not None and self.pages[vendor] >= profile.drift_after
+        )
+        truncating = is_list_page and self._roll(rolled, "truncate") < profile.truncate_rate
+        rewrite = (drifting and vendor in self.drift) or truncating
+        started: dict = {}
+        chunks: list[bytes] = []
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started.update(message)
+                if message["status"] == 200 and is_list_page:
+                    self.pages[vendor] += 1
+                if not rewrite or message["status"] != 200:
+                    await send(message)
+                return
+            if not rewrite or started.get("status") != 200:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                body = self._rewrite(vendor, b"".join(chunks), drifting, truncating)
+                headers = MutableHeaders(
+                    raw=[(k, v) for k, v in started["headers"] if k != b"content-length"]
+                )
+                headers["content-length"] = str(len(body))
+                await send({**started, "headers": headers.raw})
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+
         try:
-            response = await call_next(request)
+            await app(scope, receive, watch)
         finally:
-            if vendor == "netsuite" and profile.rate_limits:
+            if limits_concurrency:
                 self.inflight[vendor] -= 1
         if getattr(request.state, "duplicated", False):
             self.injected[vendor]["duplicate_record"] += 1
 
-        if not is_list_page or response.status_code != 200:
-            return response
-        self.pages[vendor] += 1
-        drifting = profile.drift_after is not None and self.pages[vendor] > profile.drift_after
-        truncating = self._roll(rolled, "truncate") < profile.truncate_rate
-        if not (drifting or truncating):
-            return response
-        body = b"".join([chunk async for chunk in response.body_iterator])
-        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    def _rewrite(self, vendor: str, body: bytes, drifting: bool, truncating: bool) -> bytes:
         if drifting and vendor in self.drift:
             body = self._drift(vendor, body)
         if truncating:
             self.injected[vendor]["truncated_page"] += 1
             body = body[: max(len(body) // 2, 1)]
-        return Response(content=body, status_code=200, headers=headers, media_type="application/json")
+        return body
 
     def _drift(self, vendor: str, body: bytes) -> bytes:
         doc = orjson.loads(body)

@@ -99,7 +99,14 @@ async def serve(
     endpoints = {}
     for vendor, sock in sockets.items():
         app = make_app(modules[vendor].vendor(), world, injector)
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+        )
         servers.append(uvicorn.Server(config))
         port = sock.getsockname()[1]
         endpoints[vendor] = {
