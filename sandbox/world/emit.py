@@ -195,23 +195,6 @@ class Emitter:
                 paid_at or finalized,
             )
         )
-        charge_at = paid_at or finalized + HOUR
-        refunded = inv.credit_minor if inv.credit_minor and not inv.credit_void else 0
-        self.rows["stripe_charges"].append(
-            (
-                inv.key,
-                c.key,
-                inv.key,
-                inv.total_minor,
-                paid,
-                refunded,
-                c.currency,
-                "succeeded" if inv.paid else "failed",
-                None if inv.paid else "card_declined",
-                charge_at,
-                charge_at,
-            )
-        )
         if inv.credit_minor:
             created = paid_at + uniform(rng, DAY, 2 * DAY)
             inv.credit_at = created
@@ -349,7 +332,7 @@ class Emitter:
             self.benign("delinquent_downgraded", "zendesk", "zendesk_organizations", c.key, c)
         if c.delinquent_since is not None and not c.past_grace:
             self.benign("past_due_within_grace", "zendesk", "zendesk_organizations", c.key, c)
-        shown_tier = tier.capitalize() if rng.random() < 0.1 else tier
+        shown_tier = tier.capitalize() if c.defect is None and rng.random() < 0.1 else tier
         if shown_tier != tier:
             self.benign("tier_case", "zendesk", "zendesk_organizations", c.key, c)
         link = rng.random()
@@ -529,21 +512,6 @@ class Emitter:
                 created,
             )
         )
-        if paid_in_erp:
-            paid_at = self._lag(created, 3 * HOUR)
-            self.rows["netsuite_customer_payments"].append(
-                (
-                    inv.key,
-                    inv.key,
-                    c.key,
-                    inv.key,
-                    erp_currency,
-                    total,
-                    paid_at,
-                    paid_at,
-                    paid_at,
-                )
-            )
         if inv.credit_minor and not inv.credit_void:
             if inv.defect == "credit_note_missing_in_erp":
                 self.truth(inv.defect, "stripe_credit_notes", inv.key, c, inv.credit_at)

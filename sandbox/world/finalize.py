@@ -8,6 +8,8 @@ reference is swapped for the referenced row's vendor id.
 
 from __future__ import annotations
 
+import time
+
 import duckdb
 import numpy as np
 import pyarrow as pa
@@ -203,6 +205,29 @@ def append(con: duckdb.DuckDBPyConnection, table: str, batch: pa.Table) -> None:
     con.unregister("staged_batch")
 
 
+def derive_payments(con: duckdb.DuckDBPyConnection, now: int) -> None:
+    """Stripe charges and NetSuite payments follow from their invoices one to one: build them in SQL.
+
+    A charge settles (or fails on) every finalized invoice; each ERP invoice paid in full has one
+    customer payment, a few hours after the ERP invoice. Lags come from an integer hash of the key, so
+    they are deterministic without a random stream.
+    """
+    con.execute(
+        "insert into g_stripe_charges select i.k, i.customer_k, i.k, i.total_minor, i.amount_paid_minor, "
+        "coalesce(n.amount_minor, 0), i.currency, "
+        "case when i.status = 'paid' then 'succeeded' else 'failed' end, "
+        "case when i.status = 'paid' then null else 'card_declined' end, "
+        "coalesce(i.paid_at, i.finalized_at + 3600), coalesce(i.paid_at, i.finalized_at + 3600) "
+        "from g_stripe_invoices i left join g_stripe_credit_notes n on n.k = i.k and n.status = 'issued'"
+    )
+    lag = "least(i.created_at + 60 + (i.k * 2654435761) % 10741, ?)"
+    con.execute(
+        f"insert into g_netsuite_customer_payments select i.k, i.k, i.customer_k, i.k, i.currency, i.total, "
+        f"{lag}, {lag}, {lag} from g_netsuite_invoices i where i.status = 'paidInFull'",
+        [now - 1] * 3,
+    )
+
+
 def _key_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """key_<table>(k, seq, id): the seq and vendor id each staged row will get."""
     con.execute(
@@ -276,13 +301,16 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str) -> None:
     )
 
 
-def finalize(con: duckdb.DuckDBPyConnection, progress=lambda message: None) -> None:
+def finalize(con: duckdb.DuckDBPyConnection, now: int, progress=lambda message: None) -> None:
+    started = time.monotonic()
+    derive_payments(con, now)
     for table in VENDOR_TABLES:
         _key_table(con, table)
     _subscription_item_keys(con)
+    progress(f"assigned ids ({time.monotonic() - started:.1f}s)")
     for table in VENDOR_TABLES:
-        progress(f"finalizing {table}")
         _insert(con, table)
+        progress(f"finalized {table} ({time.monotonic() - started:.1f}s)")
     union = " union all ".join(f"select '{t}' as t, k, id::varchar as id from key_{t}" for t in VENDOR_TABLES)
     con.execute(f"create temp table key_all as {union}")
     con.execute(

@@ -127,7 +127,9 @@ def generate(
     chunks = (customers + CHUNK - 1) // CHUNK
     workers = min(chunks, os.cpu_count() or 1)
     # Chunks are independent random streams, so planning them in parallel keeps the world deterministic.
-    # The pool forks before DuckDB opens, so no worker inherits a database handle.
+    # The pool forks before DuckDB opens, so no worker inherits a database handle; pyarrow's lazy
+    # import of pandas (~2 s) happens once here instead of once in every worker.
+    pa.array([0])
     pool = (
         ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) if workers > 1 else None
     )
@@ -149,7 +151,7 @@ def generate(
         if pool:
             pool.shutdown()
 
-    finalize.finalize(con, progress)
+    finalize.finalize(con, now, progress)
     meta = {
         "seed": str(seed),
         "customers": str(customers),

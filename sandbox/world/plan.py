@@ -178,7 +178,7 @@ class Planner:
         if lifecycle == "trial":
             signup = now - _away_from_thresholds(rng.randint(2 * HOUR, 13 * DAY))
         else:
-            signup = now - rng.randint(40 * DAY, 700 * DAY)
+            signup = now - rng.randint(40 * DAY, 420 * DAY)
         customer = Customer(key, f"C{key:07d}", key - 1, currency, signup, lifecycle)
         n_subs = 1 if lifecycle == "trial" else rng.choices((1, 2, 3), weights=(70, 22, 8))[0]
         for index in range(n_subs):
