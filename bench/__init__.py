@@ -11,4 +11,6 @@ from __future__ import annotations
 
 BENCHMARKS: list[str] = [
     "bench.cli:cli_startup",
+    "bench.sandbox:sandbox_list_throughput",
+    "bench.sandbox:sandbox_generate",
 ]

@@ -1,0 +1,277 @@
+"""Sandbox benchmarks: list-page throughput on loopback, and world generation time and peak memory.
+
+`sandbox_list_throughput` generates a world (BENCH_SANDBOX_CUSTOMERS, default 20,000), serves it with
+faults off, and pages the largest list endpoint of each vendor to its last page from separate client
+processes (httpx with keep-alive, as the connectors use it, and orjson parsing). It reports records/s
+per endpoint on a cold server (each block rendered once, as an extraction sees it), then overall with
+two client processes at once, against the 30,000 records/s the extraction benchmark needs from it.
+
+`sandbox_generate` times `python -m sandbox generate --scale BENCH_SCALE` (small|medium|large or a
+count; default medium) in a child process under /usr/bin/time, for wall time and peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+TARGET_RPS = 30_000
+DEFAULT_CUSTOMERS = 20_000
+SEED = 42
+START_TIMEOUT_S = 120
+
+SUITEQL = (
+    "select id, tranid, entity, currency, foreigntotal, foreignamountremaining, status, trandate, "
+    "externalid from transaction where type = 'CustInvc' and id > {after} order by id"
+)
+SUITEQL_CAP = 100_000  # rows one SuiteQL query serves, as NetSuite does
+# name -> (vendor, table whose rows the endpoint lists)
+ENDPOINTS = {
+    "stripe_invoices": ("stripe", "stripe_invoices"),
+    "hubspot_companies": ("hubspot", "hubspot_companies"),
+    "zendesk_tickets": ("zendesk", "zendesk_tickets"),
+    "netsuite_invoice_records": ("netsuite", "netsuite_invoices"),
+    "netsuite_suiteql_invoices": ("netsuite", "netsuite_invoices"),
+}
+
+
+def _auth(vendor: str, creds: dict[str, str]) -> dict[str, str]:
+    import base64
+
+    if vendor == "stripe":
+        return {"Authorization": f"Bearer {creds['api_key']}"}
+    if vendor == "hubspot":
+        return {"Authorization": f"Bearer {creds['token']}"}
+    if vendor == "zendesk":
+        raw = f"{creds['email']}/token:{creds['token']}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+    return {"Authorization": f"Bearer {creds['bearer']}"}
+
+
+def page_endpoint(name: str, endpoints: dict) -> tuple[str, int, int, float]:
+    """Client process: page `name` to its last page; returns (name, records, pages, seconds)."""
+    import httpx
+    import orjson
+
+    vendor = ENDPOINTS[name][0]
+    info = endpoints["vendors"][vendor]
+    records = pages = 0
+    with httpx.Client(
+        base_url=info["base_url"], headers=_auth(vendor, info["credentials"]), timeout=120
+    ) as c:
+        started = time.perf_counter()
+
+        def get(path: str, **params) -> dict:
+            response = c.get(path, params=params)
+            response.raise_for_status()
+            return orjson.loads(response.content)
+
+        if name == "stripe_invoices":
+            params: dict = {"limit": 100}
+            while True:
+                page = get("/v1/invoices", **params)
+                records, pages = records + len(page["data"]), pages + 1
+                if not page["has_more"]:
+                    break
+                params = {"limit": 100, "starting_after": page["data"][-1]["id"]}
+        elif name == "hubspot_companies":
+            params = {"limit": 100}
+            while True:
+                page = get("/crm/v3/objects/companies", **params)
+                records, pages = records + len(page["results"]), pages + 1
+                if "paging" not in page:
+                    break
+                params = {"limit": 100, "after": page["paging"]["next"]["after"]}
+        elif name == "zendesk_tickets":
+            params = {"page[size]": 100}
+            while True:
+                page = get("/api/v2/tickets.json", **params)
+                records, pages = records + len(page["tickets"]), pages + 1
+                if not page["meta"]["has_more"]:
+                    break
+                params = {"page[size]": 100, "page[after]": page["meta"]["after_cursor"]}
+        elif name == "netsuite_invoice_records":
+            offset = 0
+            while True:
+                page = get("/services/rest/record/v1/invoice", limit=1000, offset=offset)
+                records, pages = records + len(page["items"]), pages + 1
+                if not page["hasMore"]:
+                    break
+                offset += 1000
+        else:  # SuiteQL serves at most 100,000 rows a query: page by offset, then restart past the last id
+            last, offset = 0, 0
+            while True:
+                response = c.post(
+                    "/services/rest/query/v1/suiteql",
+                    params={"limit": 1000, "offset": offset},
+                    json={"q": SUITEQL.format(after=last)},
+                    headers={"Prefer": "transient"},
+                )
+                response.raise_for_status()
+                page = orjson.loads(response.content)
+                records, pages = records + len(page["items"]), pages + 1
+                if page["hasMore"]:
+                    offset += 1000
+                elif page["totalResults"] >= SUITEQL_CAP and page["items"]:
+                    last, offset = int(page["items"][-1]["id"]), 0
+                else:
+                    break
+        return name, records, pages, time.perf_counter() - started
+
+
+def small_response_latency(endpoints: dict) -> tuple[float, float]:
+    """Median ms of a tiny response (one Stripe product) on a kept-alive connection vs a fresh one."""
+    import httpx
+
+    info = endpoints["vendors"]["stripe"]
+    headers = _auth("stripe", info["credentials"])
+    url = info["base_url"] + "/v1/products"
+    timings: dict[str, list[float]] = {"keepalive": [], "fresh": []}
+    with httpx.Client(headers=headers, timeout=30) as kept:
+        kept.get(url, params={"limit": 1})
+        for _ in range(20):
+            started = time.perf_counter()
+            kept.get(url, params={"limit": 1})
+            timings["keepalive"].append(time.perf_counter() - started)
+    with httpx.Client(headers={**headers, "Connection": "close"}, timeout=30) as fresh:
+        for _ in range(20):
+            started = time.perf_counter()
+            fresh.get(url, params={"limit": 1})
+            timings["fresh"].append(time.perf_counter() - started)
+    return tuple(round(statistics.median(v) * 1000, 2) for v in timings.values())  # type: ignore[return-value]
+
+
+def _start_server(world_dir: Path) -> tuple[subprocess.Popen, dict]:
+    import httpx
+
+    log = (world_dir / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "serve", str(world_dir), "--port-base", "0", "--faults", "none"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    endpoints_file = world_dir / "endpoints.json"
+    while not endpoints_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"sandbox did not start: {(world_dir / 'serve.log').read_text()[-2000:]}")
+        time.sleep(0.05)
+    endpoints = json.loads(endpoints_file.read_text())
+    for info in endpoints["vendors"].values():
+        while True:
+            try:
+                httpx.get(info["base_url"] + "/__sandbox__/health", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    return process, endpoints
+
+
+def sandbox_list_throughput() -> dict[str, object]:
+    customers = int(os.environ.get("BENCH_SANDBOX_CUSTOMERS", DEFAULT_CUSTOMERS))
+    world_dir = Path(tempfile.mkdtemp(prefix="bench_sandbox_"))
+    try:
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "sandbox", "generate", "--out", str(world_dir), "--scale", str(customers)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        generate_s = time.perf_counter() - started
+        process, endpoints = _start_server(world_dir)
+        try:
+            import httpx
+
+            counts = httpx.get(endpoints["vendors"]["stripe"]["base_url"] + "/__sandbox__/counts").json()
+            metrics: dict[str, object] = {"customers": customers, "generate_s": round(generate_s, 1)}
+            spawn = get_context("spawn")
+            total_records, total_seconds = 0, 0.0
+            # cold: one client process, one endpoint at a time, every block rendered for the first time
+            with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+                for name in ENDPOINTS:
+                    _, records, pages, seconds = pool.submit(page_endpoint, name, endpoints).result()
+                    expected = counts[ENDPOINTS[name][1]]
+                    if records != expected:
+                        raise AssertionError(f"{name}: paged {records} records, the world has {expected}")
+                    rps = records / seconds
+                    metrics[f"{name}_records"] = records
+                    metrics[f"{name}_pages"] = pages
+                    metrics[f"{name}_rps"] = round(rps)
+                    metrics[f"{name}_pass"] = rps >= TARGET_RPS
+                    total_records += records
+                    total_seconds += seconds
+            metrics["overall_cold_rps"] = round(total_records / total_seconds)
+            # two client processes at once over all endpoints (blocks now cached)
+            with ProcessPoolExecutor(2, mp_context=spawn) as pool:
+                started = time.perf_counter()
+                done = list(pool.map(page_endpoint, ENDPOINTS, [endpoints] * len(ENDPOINTS)))
+                wall = time.perf_counter() - started
+            metrics["overall_parallel_rps"] = round(sum(r for _, r, _, _ in done) / wall)
+            keepalive_ms, fresh_ms = small_response_latency(endpoints)
+            metrics["small_response_keepalive_ms"] = keepalive_ms
+            metrics["small_response_fresh_conn_ms"] = fresh_ms
+            metrics["target_rps"] = TARGET_RPS
+            metrics["pass"] = metrics["overall_cold_rps"] >= TARGET_RPS  # type: ignore[operator]
+            return metrics
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    finally:
+        shutil.rmtree(world_dir, ignore_errors=True)
+
+
+def sandbox_generate() -> dict[str, object]:
+    """Wall time and peak RSS of `python -m sandbox generate` at BENCH_SCALE (default medium)."""
+    from sandbox.world.generator import parse_scale
+
+    scale = os.environ.get("BENCH_SCALE", "medium")
+    customers = parse_scale(scale)
+    world_dir = Path(tempfile.mkdtemp(prefix="bench_generate_"))
+    try:
+        command = [sys.executable, "-m", "sandbox", "generate", "--out", str(world_dir), "--scale", scale]
+        timed = ["/usr/bin/time", "-v", *command] if Path("/usr/bin/time").exists() else command
+        started = time.perf_counter()
+        done = subprocess.run(timed, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"generate failed ({done.returncode}): {done.stderr[-2000:]}")
+        # /usr/bin/time reports the largest of the process and its waited-for children (the chunk workers)
+        found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+        import resource
+
+        children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        peak_kib = int(found[1]) if found else children_kib
+        world = world_dir / "world.duckdb"
+        return {
+            "scale": scale,
+            "customers": customers,
+            "wall_s": round(wall, 1),
+            "customers_per_s": round(customers / wall),
+            "peak_rss_mib": round(peak_kib / 1024, 1),
+            "world_mib": round(world.stat().st_size / 2**20, 1),
+            "truth_rows": sum(1 for _ in (world_dir / "ground_truth.jsonl").open()),
+        }
+    finally:
+        shutil.rmtree(world_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    for bench in sys.argv[1:] or ["sandbox_list_throughput", "sandbox_generate"]:
+        print(bench, json.dumps(globals()[bench](), indent=2))
