@@ -54,6 +54,9 @@ PROFILES = {
 # Documented vendor limits: (requests, window seconds) or a concurrency cap for NetSuite.
 RATE_LIMITS = {"stripe": (25, 1.0), "hubspot": (100, 10.0), "zendesk": (700, 60.0)}
 NETSUITE_CONCURRENCY = 15
+# Time a NetSuite request holds its concurrency slot under rate-limited profiles (the real service takes
+# longer still): 15 slots / 0.05 s make the ERP's allowed rate 300 requests/s.
+NETSUITE_SERVICE_TIME = 0.05
 
 
 def parse_faults(spec: str) -> dict[str, str]:
@@ -204,6 +207,11 @@ class FaultInjector:
                 )
                 return
             self.inflight[vendor] += 1
+            try:
+                await asyncio.sleep(NETSUITE_SERVICE_TIME)
+            except BaseException:
+                self.inflight[vendor] -= 1
+                raise
         drifting = (
             is_list_page and profile.drift_after is not None and self.pages[vendor] >= profile.drift_after
         )
@@ -252,7 +260,10 @@ class FaultInjector:
     def _drift(self, vendor: str, body: bytes) -> bytes:
         doc = orjson.loads(body)
         touched = 0
-        records = [doc] if "id" in doc else [v for v in doc.values() if isinstance(v, list)]
+        if "id" in doc:
+            records = [doc]
+        else:  # list envelopes ({"data": [...]}) and single-record envelopes ({"ticket": {...}})
+            records = [v for v in doc.values() if isinstance(v, list) or (isinstance(v, dict) and "id" in v)]
         for group in records:
             for record in group if isinstance(group, list) else [group]:
                 if isinstance(record, dict):

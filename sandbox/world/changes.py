@@ -50,6 +50,20 @@ LOSS_RATE = 0.15  # share of events that lose one downstream effect
 FAILED_RENEWAL_RATE = 0.05
 LAG_SYNCED_AFTER = 12 * HOUR  # the integration's worst-case invoice lag, well inside the sync SLA
 ONBOARDED_AFTER = 2 * DAY
+# A customer with one of these discrepancies is frozen: catch-up work would change the very state the
+# discrepancy is about (end its subscriptions, move its tier), so it only ages and renews.
+CUSTOMER_LEVEL = frozenset(
+    {
+        "customer_missing_in_erp",
+        "duplicate_erp_customer",
+        "subscription_missing_in_erp",
+        "entitlement_tier_mismatch",
+        "entitlement_on_delinquent_account",
+        "entitlement_after_cancellation",
+        "closed_won_without_subscription",
+        "crm_arr_mismatch",
+    }
+)
 EVENT_KINDS = {
     "signup": 0.2,
     "upgrade": 0.2,
@@ -172,9 +186,9 @@ class Step:
         self.rng = rng
         self.touched: set[str] = set()  # customer refs changed in this step: one event each
         # customers already carrying a discrepancy: no new event may touch them
-        self.in_truth: set[str] = {
-            r[0] for r in con.execute("select distinct customer_ref from truth").fetchall()
-        }
+        truth = con.execute("select distinct customer_ref, mismatch_type from truth").fetchall()
+        self.in_truth: set[str] = {ref for ref, _ in truth}
+        self.frozen: set[str] = {ref for ref, kind in truth if kind in CUSTOMER_LEVEL}
         self.summary: Counter[str] = Counter()
 
     # -- ground truth -------------------------------------------------------------------------------
@@ -205,6 +219,8 @@ class Step:
         )
         self.summary[f"lost.{kind}"] += 1
         self.in_truth.add(ref)
+        if kind in CUSTOMER_LEVEL:
+            self.frozen.add(ref)
 
     def loses(self) -> bool:
         return self.rng.random() < LOSS_RATE
@@ -248,8 +264,15 @@ class Step:
         ]
 
     def expected_tier(self, stripe_customer: str) -> str:
+        """The plan's tier, or the downgrade tier while delinquent past the grace period."""
+        overdue = self.w.one(
+            "select 1 from stripe_invoices where customer = ? and status = 'open' and due_at < ? limit 1",
+            [stripe_customer, self.now - GRACE_PERIOD],
+        )
         tiers = [PLANS[self.plan_of(s)[0]][0] for s in self.live_subscriptions(stripe_customer)]
-        return max(tiers, key=TIER_RANK.__getitem__) if tiers else DOWNGRADE_TIER
+        if overdue or not tiers:
+            return DOWNGRADE_TIER
+        return max(tiers, key=TIER_RANK.__getitem__)
 
     def billing_arr(self, stripe_customer: str, currency: str) -> float:
         exponent = CURRENCIES[currency][1]
@@ -421,12 +444,12 @@ class Step:
                     "select organization_fields from zendesk_organizations where id = ?", [c["zendesk"]]
                 )[0]
             )["support_tier"].lower()
-            if tier == DOWNGRADE_TIER or not self._clean(ref):
+            if tier == DOWNGRADE_TIER or ref in self.frozen:
                 continue
             if self.rng.random() < 0.5:
                 self.recover(c, "grace_recovery")
                 self.summary["caught_up.recovered"] += 1
-            elif self.loses():
+            elif self._clean(ref) and self.loses():
                 since = self.w.one(
                     "select min(i.due_at) from stripe_invoices i where i.customer = ? and i.status = 'open'",
                     [c["stripe"]],
@@ -499,6 +522,8 @@ class Step:
             [self.now],
         )
         for sub, ref, ending, period_end in rows:
+            if ending and ref in self.frozen:
+                continue
             c = self.customer(ref)
             if ending:
                 self.end_subscription(c, sub, period_end, "period_end_cancellation", lose=None)
@@ -634,7 +659,12 @@ class Step:
             name=display,
             external_id=stripe_customer,
             domain_names=json.dumps([c["domain"]]),
-            organization_fields=json.dumps({"support_tier": DOWNGRADE_TIER if lose else tier, "plan": plan}),
+            organization_fields=json.dumps(
+                {
+                    "support_tier": DOWNGRADE_TIER if lose == "entitlement_tier_mismatch" else tier,
+                    "plan": plan,
+                }
+            ),
             tags=json.dumps(["active"]),
         )
         self.w.con.execute(
@@ -1014,8 +1044,11 @@ class Step:
 def age(con: duckdb.DuckDBPyConnection, seconds: int) -> None:
     """Move every timestamp of the world `seconds` into the past."""
     columns = con.execute(
-        "select table_name, list(column_name) from information_schema.columns "
-        "where column_name like '%\\_at' escape '\\' group by table_name"
+        "select c.table_name, list(c.column_name order by c.ordinal_position) "
+        "from information_schema.columns c "
+        "join information_schema.tables t on t.table_name = c.table_name and t.table_schema = c.table_schema "
+        "where t.table_type = 'BASE TABLE' and t.table_schema = 'main' "
+        "and c.column_name like '%\\_at' escape '\\' group by 1 order by 1"
     ).fetchall()
     for table, names in columns:
         assignments = ", ".join(f"{name} = {name} - {seconds}" for name in names)

@@ -39,6 +39,12 @@ PRICE_KEYS = {
 SUBSCRIPTION_METADATA = {plan: json.dumps({"plan": plan}) for plan in PLANS}
 
 
+# benign differences planned per customer and recorded against its Stripe customer
+CUSTOMER_BENIGN = frozenset(
+    {"trial", "zero_decimal_currency", "arr_within_tolerance", "cancel_at_period_end"}
+)
+
+
 def uniform(rng: random.Random, lo: int, hi: int) -> int:
     """An int in [lo, hi]; a cheaper stand-in for randint on the hot paths."""
     return lo + int(rng.random() * (hi - lo + 1))
@@ -102,6 +108,8 @@ class Emitter:
         self._hubspot(c, display, domain, stripe)
         if not stripe:
             return
+        for kind in sorted(c.benign & CUSTOMER_BENIGN):
+            self.benign(kind, "stripe", "stripe_customers", c.key, c)
         links_hubspot = rng.random() < 0.85
         self.rows["stripe_customers"].append(
             (

@@ -317,12 +317,20 @@ class Planner:
             for customer in self._draw(kind, [c for c in plans if c.defect is None and eligible(c)]):
                 customer.defect = kind
 
-        take("entitlement_on_delinquent_account", lambda c: c.past_grace)
+        # Customer-level defects go to customers whose state the change stream will not move by itself
+        # (no cancellation scheduled at period end, no grace period running out).
+        def settled(c: Customer) -> bool:
+            pending_end = any(s.cancel_at_period_end for s in c.subs)
+            return not pending_end and (c.delinquent_since is None or c.past_grace)
+
+        take("entitlement_on_delinquent_account", lambda c: c.past_grace and settled(c))
         take("entitlement_after_cancellation", lambda c: c.lifecycle == "churned")
-        take("customer_missing_in_erp", lambda c: c.lifecycle == "active" and not c.past_grace)
-        take("duplicate_erp_customer", lambda c: c.lifecycle in ("active", "churned"))
-        take("entitlement_tier_mismatch", lambda c: c.lifecycle == "active" and not c.past_grace)
-        take("crm_arr_mismatch", lambda c: c.lifecycle == "active")
+        take("customer_missing_in_erp", lambda c: c.lifecycle == "active" and not c.past_grace and settled(c))
+        take("duplicate_erp_customer", lambda c: c.lifecycle in ("active", "churned") and settled(c))
+        take(
+            "entitlement_tier_mismatch", lambda c: c.lifecycle == "active" and not c.past_grace and settled(c)
+        )
+        take("crm_arr_mismatch", lambda c: c.lifecycle == "active" and settled(c))
         take(
             "closed_won_without_subscription",
             lambda c: c.lifecycle == "prospect" and "onboarding_pending" not in c.benign,
@@ -335,7 +343,8 @@ class Planner:
             c for c in plans if c.lifecycle in ("active", "churned") and c.defect != "customer_missing_in_erp"
         ]
         subs = [s for c in in_erp for s in c.subs]
-        for sub in self._draw("subscription_missing_in_erp", [s for s in subs if s.live]):
+        missing_pool = [s for c in in_erp if c.defect is None and settled(c) for s in c.subs if s.live]
+        for sub in self._draw("subscription_missing_in_erp", missing_pool):
             sub.defect = "subscription_missing_in_erp"
         for sub in self._draw(
             "erp_contract_without_active_subscription",
