@@ -175,3 +175,35 @@ def truth(world: WorldArgument = DEFAULT_WORLD) -> None:
     for kind in every:
         typer.echo(f"{kind:42s} {now[kind]:>10d} {every[kind] - now[kind]:>8d}")
     typer.echo(f"{'total':42s} {sum(now.values()):>10d} {sum(every.values()) - sum(now.values()):>8d}")
+
+
+@app.command()
+def verify(
+    world: WorldArgument = DEFAULT_WORLD,
+) -> None:
+    """Check WORLD's ground truth against the mismatch rules (the world must not be being served).
+
+    Applies the rules of ARCHITECTURE.md with the generator's identity answer key; exits 1 when a
+    discrepancy is in the truth but not in the data, or in the data but not in the truth.
+    """
+    import time
+
+    import duckdb
+
+    from sandbox.world.verify import compare, expected
+
+    path = world / "world.duckdb"
+    if not path.exists():
+        _fail(f"no world at {world}: create one with `revsync sandbox generate --out {world}`")
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as exc:
+        _fail(f"cannot open {path} ({exc}); stop the sandbox serving it first")
+    now = int(time.time())
+    report = compare(con, now)
+    typer.echo(f"{len(expected(con, now))} discrepancies detectable now")
+    for kind, problems in report.items():
+        typer.echo(f"{kind}: missed {problems['missed'][:5]}, unexpected {problems['unexpected'][:5]}")
+    if report:
+        raise typer.Exit(1)
+    typer.echo("consistent: the rules find exactly the ground truth")

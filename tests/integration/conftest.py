@@ -112,3 +112,9 @@ def sandbox(small_world, tmp_path_factory) -> Iterator[Sandbox]:
         shutil.copy(small_world / name, world_dir / name)
     with start_sandbox(world_dir) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def start_sandbox_factory():
+    """`start_sandbox` as a fixture, for tests that serve a private world (tests/ is not a package)."""
+    return start_sandbox
