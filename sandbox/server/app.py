@@ -115,8 +115,6 @@ def make_app(vendor: Vendor, world: World, faults: Any = None) -> FastAPI:
         merged = {**vendor.default_headers(), **(headers or {})}
         return json_response(vendor.error_body(status, message, code, param), status, merged)
 
-    app.state.error = error
-
     @app.exception_handler(VendorError)
     async def _vendor_error(_: Request, exc: VendorError):
         return error(exc.status, exc.message, exc.code, exc.param, exc.headers)

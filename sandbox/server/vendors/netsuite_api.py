@@ -1232,7 +1232,7 @@ _NS_TABLES = tuple(t.table for t in TYPES.values())
 def _shape(world: World, q: str) -> tuple[list[str], int]:
     """Validate `q` and return (lowercase column names, total rows), cached until a NetSuite table changes,
     so paging a large query costs one count instead of one per page."""
-    key = (id(world), q, tuple(world._versions.get(t, 0) for t in _NS_TABLES))  # bumped by changed()
+    key = (id(world), q, tuple(world.version(t) for t in _NS_TABLES))  # bumped by changed()
     found = _shapes.get(key)
     if found is None:
         _validate_suiteql(world, q)
