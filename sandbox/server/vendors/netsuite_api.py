@@ -1225,22 +1225,34 @@ def _validate_suiteql(world: World, q: str) -> None:
     _check_tree(statements[0], set())
 
 
-_shapes: OrderedDict[tuple, tuple[list[str], int]] = OrderedDict()
+_results: OrderedDict[tuple, list[str]] = OrderedDict()
 _NS_TABLES = tuple(t.table for t in TYPES.values())
+_CACHED_QUERIES = 8
 
 
-def _shape(world: World, q: str) -> tuple[list[str], int]:
-    """Validate `q` and return (lowercase column names, total rows), cached until a NetSuite table changes,
-    so paging a large query costs one count instead of one per page."""
+def _rendered(world: World, q: str) -> list[str]:
+    """Validate `q` and render its whole result (at most MAX_SUITEQL_RESULTS rows) as item documents,
+    cached until a NetSuite table changes: paging a query runs it once, not once per page."""
     key = (id(world), q, tuple(world.version(t) for t in _NS_TABLES))  # bumped by changed()
-    found = _shapes.get(key)
+    found = _results.get(key)
     if found is None:
         _validate_suiteql(world, q)
         columns = [d[0].lower() for d in world.con.execute(f"select * from ({q}) sub limit 0").description]
-        total = min(int(world.scalar(f"select count(*) from ({q}) sub")), MAX_SUITEQL_RESULTS)
-        found = _shapes[key] = (columns, total)
-        while len(_shapes) > 256:
-            _shapes.popitem(last=False)
+        aliases = ", ".join(f"c{i}" for i in range(len(columns)))
+        pairs = ", ".join(
+            f"'{name.replace(chr(39), '')}', cast(c{i} as varchar)" for i, name in enumerate(columns)
+        )
+        # json_merge_patch drops the null members: NetSuite leaves empty columns out of an item
+        render = f"json_merge_patch('{{}}', json_object('links', json('[]'), {pairs}))::varchar"
+        found = [
+            r[0]
+            for r in world.rows(f"select {render} from ({q}) sub({aliases}) limit ?", [MAX_SUITEQL_RESULTS])
+        ]
+        _results[key] = found
+        while len(_results) > _CACHED_QUERIES:
+            _results.popitem(last=False)
+    else:
+        _results.move_to_end(key)
     return found
 
 
@@ -1262,19 +1274,7 @@ async def suiteql(request: Request):
     q = q.strip().rstrip(";")
     _ensure_views(world)
     try:
-        columns, total = _shape(world, q)
-        aliases = ", ".join(f"c{i}" for i in range(len(columns)))
-        pairs = ", ".join(
-            f"'{name.replace(chr(39), '')}', cast(c{i} as varchar)" for i, name in enumerate(columns)
-        )
-        render = f"json_merge_patch('{{}}', json_object('links', json('[]'), {pairs}))::varchar"
-        docs = [
-            r[0]
-            for r in world.rows(
-                f"select {render} from ({q}) sub({aliases}) limit ? offset ?",
-                [min(limit, max(total - offset, 0)), offset],
-            )
-        ]
+        result = _rendered(world, q)
     except (ValueError, duckdb.Error) as exc:  # a parse/bind error is the client's query
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise _bad(
@@ -1282,4 +1282,5 @@ async def suiteql(request: Request):
             "INVALID_PARAMETER",
             "q",
         ) from None
-    return _envelope(request, f"{BASE}/query/v1/suiteql", docs, limit, offset, total, {})
+    docs = result[offset : offset + limit]
+    return _envelope(request, f"{BASE}/query/v1/suiteql", docs, limit, offset, len(result), {})
