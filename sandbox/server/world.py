@@ -134,7 +134,7 @@ class World:
             self.con.execute(macro)
         self._versions: dict[str, int] = {}
         self._blocks: OrderedDict[tuple[str, int, int], list[Row]] = OrderedDict()
-        self._max_blocks = 512
+        self._max_blocks = 128  # ~1 block per stream being paged is enough; a block of invoices is ~2 MB
         self._tops: dict[str, tuple[int, int]] = {}
         self._fast_sql: dict[str, str] = {}  # Resource.select -> its struct_json rewrite
 

@@ -16,6 +16,7 @@ Everything written gets `updated_at` = now, and every Stripe change gets an even
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
@@ -97,6 +98,13 @@ STRIPE_FIELD = {
 TIER_RANK = {tier: rank for rank, tier in enumerate(TIERS)}
 
 
+@functools.cache
+def _event_sql(select: str) -> str:
+    from sandbox.server.world import struct_json
+
+    return struct_json(select)
+
+
 class Writer:
     """Writes records the way the vendors would: next seq, the id it encodes, updated_at = now."""
 
@@ -104,6 +112,18 @@ class Writer:
         self.con = con
         self.now = now
         self.written: Counter[str] = Counter()
+        self._next: dict[str, int] = {}
+
+    def peek_seq(self, table: str) -> int:
+        """The seq the next row of `table` will get (this step is the only writer: counted here)."""
+        if table not in self._next:
+            self._next[table] = self.one(f"select coalesce(max(seq), 0) + 1 from {table}")[0]
+        return self._next[table]
+
+    def next_seq(self, table: str) -> int:
+        seq = self.peek_seq(table)
+        self._next[table] += 1
+        return seq
 
     def one(self, sql: str, params: list | None = None) -> tuple | None:
         rows = self.con.execute(sql, params or []).fetchall()
@@ -113,7 +133,7 @@ class Writer:
         return self.con.execute(sql, params or []).fetchall()
 
     def insert(self, table: str, event: str | None = None, **values: Any) -> str | int:
-        seq = self.one(f"select coalesce(max(seq), 0) + 1 from {table}")[0]
+        seq = self.next_seq(table)
         if table in STRIPE_PREFIX:
             new_id: str | int = stripe_id(table, seq)
         else:
@@ -154,12 +174,13 @@ class Writer:
         from sandbox.server.vendors.stripe_api import KINDS
 
         seq = self.one(f"select seq from {table} where id = ?", [object_id])[0]
-        select = KINDS[STRIPE_PATHS[table]].resource.select.replace("$lo", str(seq)).replace("$hi", str(seq))
+        select = _event_sql(KINDS[STRIPE_PATHS[table]].resource.select)
+        select = select.replace("$lo", str(seq)).replace("$hi", str(seq))
         doc = self.one(select)[1]
         previous_json = None
         if previous:
             previous_json = json.dumps({STRIPE_FIELD.get(k, k): v for k, v in previous.items()})
-        event_seq = self.one("select coalesce(max(seq), 0) + 1 from stripe_events")[0]
+        event_seq = self.next_seq("stripe_events")
         self.con.execute(
             "insert into stripe_events values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -190,6 +211,8 @@ class Step:
         self.in_truth: set[str] = {ref for ref, _ in truth}
         self.frozen: set[str] = {ref for ref, kind in truth if kind in CUSTOMER_LEVEL}
         self.summary: Counter[str] = Counter()
+        self._customers: dict[str, dict] = {}
+        self._candidates: dict[tuple, list[str]] = {}
 
     # -- ground truth -------------------------------------------------------------------------------
     def lost(
@@ -202,7 +225,7 @@ class Step:
         wait: int = 0,
         **details: Any,
     ) -> None:
-        seq = self.w.one("select coalesce(max(seq), 0) + 1 from truth")[0]
+        seq = self.w.next_seq("truth")
         self.w.con.execute(
             "insert into truth values (?, ?, ?, ?, ?, 'advance', ?, ?, ?, ?)",
             [
@@ -227,6 +250,9 @@ class Step:
 
     # -- lookups ------------------------------------------------------------------------------------
     def customer(self, ref: str) -> dict:
+        """The customer's ids in each system and its currency (cached for the step; links update it)."""
+        if ref in self._customers:
+            return self._customers[ref]
         row = self.w.one(
             "select r.customer_ref, r.stripe_customer_id, r.hubspot_company_id, r.zendesk_organization_id, "
             "r.netsuite_customer_id, r.domain, c.currency from company_refs r "
@@ -234,7 +260,13 @@ class Step:
             [ref],
         )
         keys = ("ref", "stripe", "hubspot", "zendesk", "netsuite", "domain", "currency")
-        return dict(zip(keys, row, strict=True))
+        found = self._customers[ref] = dict(zip(keys, row, strict=True))
+        return found
+
+    def link(self, ref: str, column: str, value: str | int) -> None:
+        """Record a new system id of a customer in company_refs (and the step's cache)."""
+        self.w.con.execute(f"update company_refs set {column} = ? where customer_ref = ?", [value, ref])
+        self._customers.pop(ref, None)
 
     def plan_of(self, subscription_id: str) -> tuple[str, str, int]:
         """(plan, interval, quantity) of a subscription."""
@@ -287,9 +319,7 @@ class Step:
         return round(total, 2)
 
     def order_of(self, subscription_id: str) -> str | None:
-        row = self.w.one(
-            "select id from netsuite_sales_orders where upper(external_id) = upper(?)", [subscription_id]
-        )
+        row = self.w.one("select id from netsuite_sales_orders where external_id = ?", [subscription_id])
         return row[0] if row else None
 
     def set_tier(self, org_id: int, tier: str) -> None:
@@ -317,10 +347,9 @@ class Step:
         event: str = "",
     ) -> str:
         """A finalized Stripe invoice with its charge, and its ERP invoice and payment unless lost."""
-        number = self.w.one("select count(*) + 1 from stripe_invoices where customer = ?", [c["stripe"]])[0]
         invoice = self.w.insert(
             "stripe_invoices",
-            number=f"{c['ref']}-{number:04d}",
+            number=f"{c['ref']}-S{self.w.peek_seq('stripe_invoices')}",
             customer=c["stripe"],
             subscription=sub,
             currency=c["currency"],
@@ -338,7 +367,7 @@ class Step:
             voided_at=None,
         )
         self.w.event("invoice.finalized", "stripe_invoices", invoice)
-        self.w.insert(
+        charge = self.w.insert(
             "stripe_charges",
             "charge.succeeded" if paid else "charge.failed",
             customer=c["stripe"],
@@ -359,25 +388,29 @@ class Step:
         if lose_erp:
             self.lost("invoice_missing_in_erp", invoice, c["ref"], event, self.now, SYNC_SLA)
         else:
-            self.erp_invoice(c, invoice)
+            order = self.order_of(sub) if sub else None
+            self.erp_invoice(c, invoice, amount, paid, c["currency"], self.now, order, str(charge))
         return invoice
 
-    def erp_invoice(self, c: dict, invoice: str) -> None:
-        total_minor, paid_minor, currency, finalized, sub = self.w.one(
-            "select total_minor, amount_paid_minor, currency, finalized_at, subscription "
-            "from stripe_invoices "
-            "where id = ?",
-            [invoice],
-        )
-        exponent = CURRENCIES[currency][1]
-        total = total_minor / 10**exponent
-        paid = paid_minor >= total_minor
+    def erp_invoice(
+        self,
+        c: dict,
+        invoice: str,
+        total_minor: int,
+        paid: bool,
+        currency: str,
+        finalized: int,
+        order: str | None,
+        charge: str | None,
+    ) -> None:
+        """Post a Stripe invoice to the ERP (and its payment when paid, through `charge`)."""
+        total = total_minor / 10 ** CURRENCIES[currency][1]
         erp_id = self.w.insert(
             "netsuite_invoices",
             external_id=invoice,
             tran_id=f"INV-{invoice[-6:]}",
             customer_id=c["netsuite"],
-            sales_order_id=self.order_of(sub) if sub else None,
+            sales_order_id=order,
             currency=currency.upper(),
             total=total,
             amount_remaining=0.0 if paid else total,
@@ -385,14 +418,10 @@ class Step:
             tran_at=finalized,
             due_at=finalized,
         )
-        if paid:
-            self.erp_payment(c, invoice, erp_id, total, currency)
+        if paid and charge is not None:
+            self.erp_payment(c, charge, erp_id, total, currency)
 
-    def erp_payment(self, c: dict, invoice: str, erp_invoice: str, amount: float, currency: str) -> None:
-        charge = self.w.one(
-            "select id from stripe_charges where invoice = ? and status = 'succeeded' order by seq desc",
-            [invoice],
-        )[0]
+    def erp_payment(self, c: dict, charge: str, erp_invoice: str, amount: float, currency: str) -> None:
         self.w.insert(
             "netsuite_customer_payments",
             external_id=charge,
@@ -417,16 +446,22 @@ class Step:
 
     def sync_lagging_invoices(self) -> None:
         rows = self.w.all(
-            "select i.id, r.customer_ref from stripe_invoices i "
+            "select i.id, r.customer_ref, i.total_minor, i.amount_paid_minor >= i.total_minor, i.currency, "
+            "i.finalized_at, o.id, ch.id from stripe_invoices i "
             "join company_refs r on r.stripe_customer_id = i.customer "
+            "left join netsuite_sales_orders o on o.external_id = i.subscription "
+            "left join (select invoice, max_by(id, seq) as id from stripe_charges where status = 'succeeded' "
+            "group by invoice) ch on ch.invoice = i.id "
             "where i.status in ('open', 'paid') and i.finalized_at <= ? "
             "and r.netsuite_customer_id is not null "
             "and not exists (select 1 from netsuite_invoices n where upper(n.external_id) = upper(i.id)) "
-            "and not exists (select 1 from truth t where t.anchor_id = i.id)",
+            "and not exists (select 1 from truth t where t.anchor_id = i.id) order by i.seq",
             [self.now - LAG_SYNCED_AFTER],
         )
-        for invoice, ref in rows:
-            self.erp_invoice(self.customer(ref), invoice)
+        for invoice, ref, total_minor, paid, currency, finalized, order, charge in rows:
+            self.erp_invoice(
+                self.customer(ref), invoice, total_minor, paid, currency, finalized, order, charge
+            )
             self.summary["caught_up.invoice_synced"] += 1
 
     def end_grace_periods(self) -> None:
@@ -434,18 +469,20 @@ class Step:
             "select distinct r.customer_ref from stripe_invoices i "
             "join stripe_subscriptions s on s.id = i.subscription "
             "join company_refs r on r.stripe_customer_id = i.customer "
-            "where s.status = 'past_due' and i.status = 'open' and i.due_at <= ?",
-            [self.now - GRACE_PERIOD],
+            "join zendesk_organizations o on o.id = r.zendesk_organization_id "
+            "where s.status = 'past_due' and i.status = 'open' and i.due_at <= ? "
+            "and lower(json_extract_string(o.organization_fields, '$.support_tier')) <> ? order by 1",
+            [self.now - GRACE_PERIOD, DOWNGRADE_TIER],
         )
         for (ref,) in rows:
+            if ref in self.frozen:
+                continue
             c = self.customer(ref)
             tier = json.loads(
                 self.w.one(
                     "select organization_fields from zendesk_organizations where id = ?", [c["zendesk"]]
                 )[0]
             )["support_tier"].lower()
-            if tier == DOWNGRADE_TIER or ref in self.frozen:
-                continue
             if self.rng.random() < 0.5:
                 self.recover(c, "grace_recovery")
                 self.summary["caught_up.recovered"] += 1
@@ -573,9 +610,7 @@ class Step:
             currency=currency.upper(),
             is_inactive=False,
         )
-        self.w.con.execute(
-            "update company_refs set netsuite_customer_id = ? where customer_ref = ?", [erp_id, c["ref"]]
-        )
+        self.link(c["ref"], "netsuite_customer_id", erp_id)
         return erp_id
 
     def erp_order(self, c: dict, sub: str) -> None:
@@ -614,9 +649,7 @@ class Step:
             metadata=json.dumps({"hubspot_company_id": c["hubspot"]}),
         )
         c["stripe"] = stripe_customer
-        self.w.con.execute(
-            "update company_refs set stripe_customer_id = ? where customer_ref = ?", [stripe_customer, ref]
-        )
+        self.link(ref, "stripe_customer_id", stripe_customer)
         length = MONTH
         sub = self.w.insert(
             "stripe_subscriptions",
@@ -624,7 +657,7 @@ class Step:
             price=self.price_id(plan, "month", currency),
             item_id=stripe_id(
                 "stripe_subscription_items",
-                self.w.one("select coalesce(max(seq), 0) + 1 from stripe_subscriptions")[0],
+                self.w.peek_seq("stripe_subscriptions"),
             ),
             quantity=1,
             currency=currency,
@@ -667,9 +700,7 @@ class Step:
             ),
             tags=json.dumps(["active"]),
         )
-        self.w.con.execute(
-            "update company_refs set zendesk_organization_id = ? where customer_ref = ?", [org, ref]
-        )
+        self.link(ref, "zendesk_organization_id", org)
         if lose == "entitlement_tier_mismatch":
             self.lost(lose, org, ref, event, self.now, expected=tier, actual=DOWNGRADE_TIER)
         self.w.update(
@@ -724,7 +755,7 @@ class Step:
                 amount_remaining_minor=0,
                 paid_at=self.now,
             )
-            self.w.insert(
+            charge = self.w.insert(
                 "stripe_charges",
                 "charge.succeeded",
                 customer=c["stripe"],
@@ -736,9 +767,7 @@ class Step:
                 status="succeeded",
                 failure_code=None,
             )
-            erp = self.w.one(
-                "select id, total from netsuite_invoices where upper(external_id) = upper(?)", [invoice]
-            )
+            erp = self.w.one("select id, total from netsuite_invoices where external_id = ?", [invoice])
             if erp is None:
                 continue
             if lose == "payment_status_mismatch":
@@ -746,7 +775,7 @@ class Step:
                 lose = None
                 continue
             self.w.update("netsuite_invoices", erp[0], amount_remaining=0.0, status="paidInFull")
-            self.erp_payment(c, invoice, erp[0], float(erp[1]), c["currency"])
+            self.erp_payment(c, str(charge), erp[0], float(erp[1]), c["currency"])
         for (sub,) in self.w.all(
             "select id from stripe_subscriptions where customer = ? and status = 'past_due'", [c["stripe"]]
         ):
@@ -760,8 +789,15 @@ class Step:
 
     # -- 3. events ----------------------------------------------------------------------------------
     def pick(self, sql: str, params: list | None = None) -> str | None:
-        """A random clean customer ref among `sql`'s results (first column), untouched in this step."""
-        refs = sorted({r[0] for r in self.w.all(sql, params)} - self.touched - self.in_truth)
+        """A random clean customer ref among `sql`'s results (first column), untouched in this step.
+
+        Candidates are read once per step: a customer an event changes is touched, and so excluded
+        from every later pick, so what changed since cannot make a stale candidate eligible.
+        """
+        key = (sql, tuple(params or ()))
+        if key not in self._candidates:
+            self._candidates[key] = sorted({r[0] for r in self.w.all(sql, params)})
+        refs = [r for r in self._candidates[key] if r not in self.touched and r not in self.in_truth]
         if not refs:
             return None
         ref = self.rng.choice(refs)
@@ -978,9 +1014,7 @@ class Step:
         if self.loses():
             self.lost("credit_note_missing_in_erp", note, ref, "refund", self.now)
         else:
-            erp_invoice = self.w.one(
-                "select id from netsuite_invoices where upper(external_id) = upper(?)", [invoice]
-            )[0]
+            erp_invoice = self.w.one("select id from netsuite_invoices where external_id = ?", [invoice])[0]
             self.w.insert(
                 "netsuite_credit_memos",
                 external_id=note,
