@@ -1,0 +1,82 @@
+"""The fetcher's retry policy against a tiny scripted HTTP server on loopback (real sockets, no mocks)."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from revsync.connectors.http import Fetcher, RetryPolicy, SourceError
+
+SECRET = "sk_test_do_not_leak"
+FAST = RetryPolicy(max_attempts=4, max_total_s=5, base_delay_s=0.01, max_delay_s=0.05)
+
+
+def _serve(script: list[tuple[int, dict, bytes]]):
+    """Start a server answering each request with the next (status, headers, body) of `script`."""
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self):
+            seen.append(dict(self.headers))
+            status, headers, body = script.pop(0) if len(script) > 1 else script[0]
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/v1/things", seen
+
+
+@pytest.fixture
+def scripted():
+    servers = []
+
+    def start(script):
+        server, url, seen = _serve(script)
+        servers.append(server)
+        return url, seen
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def test_429_honours_retry_after_then_succeeds(scripted):
+    url, seen = scripted([(429, {"Retry-After": "0"}, b"slow down"), (200, {}, b'{"ok": true}')])
+    with Fetcher({"Authorization": f"Bearer {SECRET}"}, FAST) as fetch:
+        assert fetch.get_json(url) == {"ok": True}
+        assert fetch.retries == 1
+    assert seen[0]["Authorization"] == f"Bearer {SECRET}"
+
+
+def test_5xx_and_truncated_json_are_retried(scripted):
+    url, _ = scripted([(503, {}, b"down"), (200, {}, b'{"data": [1, 2'), (200, {}, b'{"data": []}')])
+    with Fetcher({}, FAST) as fetch:
+        assert fetch.post_json(url, {"q": 1}) == {"data": []}
+        assert fetch.retries == 2
+
+
+def test_persistent_truncation_fails_loudly_without_secrets(scripted):
+    url, _ = scripted([(200, {}, b'{"data": [')])
+    with Fetcher({"Authorization": f"Bearer {SECRET}"}, FAST) as fetch, pytest.raises(SourceError) as err:
+        fetch.get_json(url, params={"starting_after": "cus_1"}, cursor="cus_1")
+    assert err.value.url == url and err.value.cursor == "cus_1" and err.value.last_status == 200
+    assert "malformed JSON" in err.value.reason and SECRET not in str(err.value)
+
+
+def test_client_error_is_not_retried(scripted):
+    url, seen = scripted([(400, {}, b'{"error": "bad"}')])
+    with Fetcher({}, FAST) as fetch, pytest.raises(SourceError) as err:
+        fetch.get_json(url)
+    assert err.value.last_status == 400 and len(seen) == 1
