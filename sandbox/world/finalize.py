@@ -220,7 +220,8 @@ def derive_payments(con: duckdb.DuckDBPyConnection, now: int) -> None:
         "coalesce(i.paid_at, i.finalized_at + 3600), coalesce(i.paid_at, i.finalized_at + 3600) "
         "from g_stripe_invoices i left join g_stripe_credit_notes n on n.k = i.k and n.status = 'issued'"
     )
-    lag = "least(i.created_at + 60 + (i.k * 2654435761) % 10741, ?)"
+    # keys reach ~3.5e9 at large scale: reduce before multiplying so the hash stays inside INT64
+    lag = "least(i.created_at + 60 + ((i.k % 1000003) * 2654435761) % 10741, ?)"
     con.execute(
         f"insert into g_netsuite_customer_payments select i.k, i.k, i.customer_k, i.k, i.currency, i.total, "
         f"{lag}, {lag}, {lag} from g_netsuite_invoices i where i.status = 'paidInFull'",
