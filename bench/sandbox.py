@@ -28,6 +28,8 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+from sandbox.server.runner import client_headers
+
 TARGET_RPS = 30_000
 DEFAULT_CUSTOMERS = 20_000
 SEED = 42
@@ -48,19 +50,6 @@ ENDPOINTS = {
 }
 
 
-def _auth(vendor: str, creds: dict[str, str]) -> dict[str, str]:
-    import base64
-
-    if vendor == "stripe":
-        return {"Authorization": f"Bearer {creds['api_key']}"}
-    if vendor == "hubspot":
-        return {"Authorization": f"Bearer {creds['token']}"}
-    if vendor == "zendesk":
-        raw = f"{creds['email']}/token:{creds['token']}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
-    return {"Authorization": f"Bearer {creds['bearer']}"}
-
-
 def page_endpoint(name: str, endpoints: dict) -> tuple[str, int, int, float]:
     """Client process: page `name` to its last page; returns (name, records, pages, seconds)."""
     import httpx
@@ -70,7 +59,7 @@ def page_endpoint(name: str, endpoints: dict) -> tuple[str, int, int, float]:
     info = endpoints["vendors"][vendor]
     records = pages = 0
     with httpx.Client(
-        base_url=info["base_url"], headers=_auth(vendor, info["credentials"]), timeout=120
+        base_url=info["base_url"], headers=client_headers(vendor, info["credentials"]), timeout=120
     ) as c:
         started = time.perf_counter()
 
@@ -137,7 +126,7 @@ def small_response_latency(endpoints: dict) -> tuple[float, float]:
     import httpx
 
     info = endpoints["vendors"]["stripe"]
-    headers = _auth("stripe", info["credentials"])
+    headers = client_headers("stripe", info["credentials"])
     url = info["base_url"] + "/v1/products"
     timings: dict[str, list[float]] = {"keepalive": [], "fresh": []}
     with httpx.Client(headers=headers, timeout=30) as kept:

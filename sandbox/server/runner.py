@@ -7,6 +7,7 @@ through this process's HTTP endpoints rather than opening the file beside it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import errno
 import importlib
 import json
@@ -63,6 +64,15 @@ def bind(host: str, port: int, vendor: str) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def client_headers(vendor: str, creds: dict[str, str]) -> dict[str, str]:
+    """The Authorization header a client of `vendor`'s sandbox sends (NetSuite: its OAuth 2.0 bearer)."""
+    if vendor == "zendesk":
+        raw = f"{creds['email']}/token:{creds['token']}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+    token = {"stripe": "api_key", "hubspot": "token", "netsuite": "bearer"}[vendor]
+    return {"Authorization": f"Bearer {creds[token]}"}
 
 
 def credential_line(vendor: str, creds: dict[str, str]) -> str:

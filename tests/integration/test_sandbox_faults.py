@@ -13,7 +13,6 @@ sequential client under Stripe's 25/s forever.
 
 from __future__ import annotations
 
-import base64
 import shutil
 import threading
 import time
@@ -26,6 +25,8 @@ import httpx
 import orjson
 import pytest
 
+from sandbox.server.runner import client_headers
+
 pytestmark = pytest.mark.integration
 
 
@@ -34,16 +35,7 @@ SLOW_S = 0.75  # hostile slow responses sleep 0.8 s; nothing else on loopback ta
 
 
 def _headers(sandbox, vendor: str) -> dict[str, str]:
-    creds = sandbox.creds(vendor)
-    auth = {
-        "stripe": lambda: f"Bearer {creds['api_key']}",
-        "hubspot": lambda: f"Bearer {creds['token']}",
-        "zendesk": lambda: (
-            "Basic " + base64.b64encode(f"{creds['email']}/token:{creds['token']}".encode()).decode()
-        ),
-        "netsuite": lambda: f"Bearer {creds['bearer']}",
-    }[vendor]()
-    return {"Authorization": auth, "Connection": "close"}
+    return {**client_headers(vendor, sandbox.creds(vendor)), "Connection": "close"}
 
 
 def _client(sandbox, vendor: str) -> httpx.Client:

@@ -5,7 +5,6 @@ are really absent from the vendor APIs. Plain httpx with each vendor's own auth,
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 
@@ -16,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sandbox.cli import app as sandbox_cli
+from sandbox.server.runner import client_headers
 from sandbox.world.truth import counts_by_type, read_truth
 
 pytestmark = pytest.mark.integration
@@ -64,15 +64,7 @@ ANCHOR_PATH = {
 
 
 def _headers(sandbox, vendor: str) -> dict[str, str]:
-    creds = sandbox.creds(vendor)
-    if vendor == "stripe":
-        return {"Authorization": f"Bearer {creds['api_key']}"}
-    if vendor == "hubspot":
-        return {"Authorization": f"Bearer {creds['token']}"}
-    if vendor == "zendesk":
-        raw = f"{creds['email']}/token:{creds['token']}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
-    return {"Authorization": f"Bearer {creds['bearer']}"}
+    return client_headers(vendor, sandbox.creds(vendor))
 
 
 @pytest.fixture(scope="module")
