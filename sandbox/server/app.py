@@ -160,17 +160,46 @@ async def read_json_body(request: Request) -> Any:
         raise VendorError(400, f"The request body is not valid JSON: {exc}", "invalid_json") from None
 
 
-def int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    """A bounded integer query parameter, or a 400 VendorError naming it."""
+def int_param(
+    request: Request,
+    name: str,
+    default: int,
+    lo: int,
+    hi: int,
+    *,
+    invalid: Callable[[str], Exception] | None = None,
+    out_of_range: Callable[[int], Exception] | None = None,
+) -> int:
+    """A bounded integer query parameter, or a 400 naming it.
+
+    `invalid(raw)` and `out_of_range(value)` build a vendor's own error; Stripe's shape by default.
+    """
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
+        if invalid is not None:
+            raise invalid(raw) from None
         raise VendorError(400, f"Invalid integer: {raw}", "parameter_invalid_integer", param=name) from None
     if not lo <= value <= hi:
+        if out_of_range is not None:
+            raise out_of_range(value)
         raise VendorError(
             400, f"{name} must be between {lo} and {hi}, got {value}.", "parameter_out_of_range", param=name
         )
     return value
+
+
+def log_write(request: Request, status: int, body: Any, response: Any) -> None:
+    """Record a write the request made in the world's write log (vendor, path and principal from it)."""
+    request.app.state.world.record_write(
+        vendor=request.app.state.vendor.name,
+        method=request.method,
+        path=request.url.path,
+        status=status,
+        principal=getattr(request.state, "principal", None),
+        body=body,
+        response=response,
+    )

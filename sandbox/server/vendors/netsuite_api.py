@@ -44,7 +44,7 @@ from fastapi.responses import Response
 from oauthlib.oauth1.rfc5849 import signature as oauth_sig
 from oauthlib.oauth1.rfc5849 import utils as oauth_utils
 
-from sandbox.server.app import Vendor, VendorError, json_response, read_json_body
+from sandbox.server.app import Vendor, VendorError, int_param, json_response, log_write, read_json_body
 from sandbox.server.world import Resource, World
 from sandbox.world.ids import numeric_id, numeric_seq
 
@@ -517,19 +517,16 @@ def _type(name: str) -> RecordType:
 
 
 def _int(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _bad(f"Invalid value for the query parameter '{name}': {raw}. Provide an integer.") from None
-    if not lo <= value <= hi:
-        raise _bad(
-            f"Invalid value for the query parameter '{name}': {value}. "
-            f"The value must be between {lo} and {hi}."
-        )
-    return value
+    prefix = f"Invalid value for the query parameter '{name}'"
+    return int_param(
+        request,
+        name,
+        default,
+        lo,
+        hi,
+        invalid=lambda raw: _bad(f"{prefix}: {raw}. Provide an integer."),
+        out_of_range=lambda value: _bad(f"{prefix}: {value}. The value must be between {lo} and {hi}."),
+    )
 
 
 def _envelope(
@@ -975,19 +972,6 @@ def _apply_payment(world: World, seq: int, applies: list[dict]) -> None:
     world.changed("netsuite_invoices")
 
 
-def _write_log(request: Request, status: int, body: Any, response: Any) -> None:
-    world: World = request.app.state.world
-    world.record_write(
-        vendor=NAME,
-        method=request.method,
-        path=request.url.path,
-        status=status,
-        principal=getattr(request.state, "principal", None),
-        body=body,
-        response=response,
-    )
-
-
 async def _write(request: Request, name: str, key: str | None) -> Response:
     rtype = _type(name)
     world: World = request.app.state.world
@@ -1018,11 +1002,9 @@ async def _write(request: Request, name: str, key: str | None) -> Response:
         new_id = numeric_id(rtype.table, seq)
         headers["Location"] = f"{_origin(request)}{RECORD}/{name}/{new_id}"
     except VendorError as exc:
-        _write_log(request, exc.status, body, error_body(exc.status, exc.message, exc.code, exc.param))
+        log_write(request, exc.status, body, error_body(exc.status, exc.message, exc.code, exc.param))
         raise
-    _write_log(
-        request, status, body, {"id": str(new_id), "location": headers["Location"], "created": created}
-    )
+    log_write(request, status, body, {"id": str(new_id), "location": headers["Location"], "created": created})
     return Response(status_code=status, headers=headers)
 
 

@@ -28,7 +28,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from sandbox.server.app import Vendor, VendorError, json_response, read_json_body
+from sandbox.server.app import Vendor, VendorError, int_param, json_response, log_write, read_json_body
 from sandbox.server.world import Resource, World
 from sandbox.world.ids import numeric_id, numeric_seq
 
@@ -166,16 +166,17 @@ def _send(request: Request, body: str, status: int = 200, headers: dict[str, str
 
 
 def _int(request: Request, name: str, default: int, lo: int, hi: int, code: str = "InvalidValue") -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise VendorError(400, f"{name} must be an integer, got {raw!r}", code) from None
-    if not lo <= value <= hi:
-        raise VendorError(400, f"{name} must be between {lo} and {hi}, got {value}", code)
-    return value
+    return int_param(
+        request,
+        name,
+        default,
+        lo,
+        hi,
+        invalid=lambda raw: VendorError(400, f"{name} must be an integer, got {raw!r}", code),
+        out_of_range=lambda value: VendorError(
+            400, f"{name} must be between {lo} and {hi}, got {value}", code
+        ),
+    )
 
 
 def _encode_cursor(*parts: int) -> str:
@@ -403,21 +404,8 @@ def _invalid(request: Request, details: dict[str, str], body: Any, status: int =
             field: [{"description": text, "error": "InvalidValue"}] for field, text in details.items()
         },
     }
-    _record(request, status, body, payload)
+    log_write(request, status, body, payload)
     return json_response(payload, status)
-
-
-def _record(request: Request, status: int, body: Any, response: Any) -> None:
-    world: World = request.app.state.world
-    world.record_write(
-        vendor=NAME,
-        method=request.method,
-        path=request.url.path,
-        status=status,
-        principal=getattr(request.state, "principal", None),
-        body=body,
-        response=response,
-    )
 
 
 def _org_input(body: Any) -> dict:
@@ -529,7 +517,7 @@ async def create_or_update_organization(request: Request, suffix: str):
     seq = _apply_org(world, seq, org)
     doc = _org_doc(world, seq).replace(ORIGIN, _origin(request))
     response = '{"organization":' + doc + "}"
-    _record(request, status, body, orjson.loads(response))
+    log_write(request, status, body, orjson.loads(response))
     return json_response(response, status)
 
 
@@ -546,7 +534,7 @@ async def update_organization(request: Request, raw_id: str):
         return _invalid(request, problems, body)
     _apply_org(world, seq, org)
     response = '{"organization":' + _org_doc(world, seq).replace(ORIGIN, _origin(request)) + "}"
-    _record(request, 200, body, orjson.loads(response))
+    log_write(request, 200, body, orjson.loads(response))
     return json_response(response)
 
 
