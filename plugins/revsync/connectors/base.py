@@ -46,7 +46,10 @@ class Paginator:
     def first(self, url: str, stream: Stream) -> Request:
         return Request("GET", url, dict(stream.params), cursor=None)
 
-    def next(self, request: Request, body: dict, records: list[dict]) -> Request | None:
+    def next(
+        self, request: Request, body: Any, records: list[dict], headers: httpx.Headers
+    ) -> Request | None:
+        """The request for the page after `request`, or None when `body` was the last page."""
         raise NotImplementedError
 
 
@@ -59,7 +62,7 @@ class StripeCursor(Paginator):
     def first(self, url: str, stream: Stream) -> Request:
         return Request("GET", url, {**stream.params, "limit": self.limit})
 
-    def next(self, request, body, records):
+    def next(self, request, body, records, headers):
         if not body.get("has_more") or not records:
             return None
         last = str(records[-1].get("id"))
@@ -75,7 +78,7 @@ class HubSpotAfter(Paginator):
     def first(self, url: str, stream: Stream) -> Request:
         return Request("GET", url, {**stream.params, "limit": self.limit})
 
-    def next(self, request, body, records):
+    def next(self, request, body, records, headers):
         after = ((body.get("paging") or {}).get("next") or {}).get("after")
         if after is None:
             return None
@@ -91,7 +94,7 @@ class ZendeskCursor(Paginator):
     def first(self, url: str, stream: Stream) -> Request:
         return Request("GET", url, {**stream.params, "page[size]": self.size})
 
-    def next(self, request, body, records):
+    def next(self, request, body, records, headers):
         meta, links = body.get("meta") or {}, body.get("links") or {}
         if not meta.get("has_more") or not links.get("next"):
             return None
@@ -108,7 +111,7 @@ class SuiteQLOffset(Paginator):
     def first(self, url: str, stream: Stream) -> Request:
         return self._request(url, stream.params, None, 0)
 
-    def next(self, request, body, records):
+    def next(self, request, body, records, headers):
         if not body.get("hasMore") or not records:
             return None
         offset = int(request.params["offset"]) + len(records)
@@ -136,10 +139,11 @@ class Stream:
     path: str
     primary_key: str
     paginator: Paginator
-    record_path: str
+    record_path: str | None  # key of the records list in the body; None when the body is the list
     cursor_field: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     incremental: str | None = None  # strategy name; full loads only for now
+    record_selector: str | None = None  # dotted path of the record inside each item (wrapped items)
 
 
 @dataclass(frozen=True)
@@ -159,15 +163,16 @@ def run_stream(fetcher: Fetcher, base_url: str, stream: Stream) -> Iterator[Page
     """Yield every page of `stream`, one response at a time (memory stays one page)."""
     request: Request | None = stream.paginator.first(base_url.rstrip("/") + stream.path, stream)
     while request is not None:
-        body, records = _fetch_page(fetcher, request, stream)
-        yield Page(records, request.full_url, _cursor_value(stream, records, request))
-        request = stream.paginator.next(request, body, records)
+        body, headers, items = _fetch_page(fetcher, request, stream)
+        records = _select(items, stream.record_selector, request)
+        yield Page(records, request.full_url, _cursor_value(stream, items, request))
+        request = stream.paginator.next(request, body, items, headers)
 
 
-def _fetch_page(fetcher: Fetcher, request: Request, stream: Stream) -> tuple[dict, list[dict]]:
+def _fetch_page(fetcher: Fetcher, request: Request, stream: Stream) -> tuple[Any, httpx.Headers, list[dict]]:
     """Fetch one page; a body without a list at `record_path` is retried, then fails loudly."""
     for _ in range(MALFORMED_PAGE_ATTEMPTS):
-        body = fetcher.request(
+        body, headers = fetcher.fetch(
             request.method,
             request.url,
             cursor=request.cursor,
@@ -175,12 +180,28 @@ def _fetch_page(fetcher: Fetcher, request: Request, stream: Stream) -> tuple[dic
             json=_wire_body(request.body),
             headers=request.headers,
         )
-        records = body.get(stream.record_path) if isinstance(body, dict) else None
+        if stream.record_path is None:
+            records = body
+        else:
+            records = body.get(stream.record_path) if isinstance(body, dict) else None
         if isinstance(records, list) and all(isinstance(r, dict) for r in records):
-            return body, records
+            return body, headers, records
     raise SourceError(
         request.full_url, request.cursor, 200, f"malformed page: no list at {stream.record_path!r}"
     )
+
+
+def _select(items: list[dict], selector: str | None, request: Request) -> list[dict]:
+    """Unwrap each item to its record (`{"customer": {...}}` -> `{...}`); a wrapper without one fails."""
+    if selector is None:
+        return items
+    records = [_dig(item, selector) for item in items]
+    for record in records:
+        if not isinstance(record, dict):
+            raise SourceError(
+                request.full_url, request.cursor, 200, f"malformed page: item without {selector!r}"
+            )
+    return records
 
 
 def _wire_body(body: Any) -> Any:

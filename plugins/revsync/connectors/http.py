@@ -112,11 +112,16 @@ class Fetcher:
 
     def request(self, method: str, url: str, cursor: str | None = None, **kwargs) -> Any:
         """Send until a 2xx with a JSON body arrives or the attempt/time budget is spent."""
+        return self.fetch(method, url, cursor, **kwargs)[0]
+
+    def fetch(self, method: str, url: str, cursor: str | None = None, **kwargs) -> tuple[Any, httpx.Headers]:
+        """`request`, returning the response headers beside the body (paging by `Link`, pacing)."""
         started = time.monotonic()
         last_status, reason = None, "no attempt made"
         for attempt in range(1, self.policy.max_attempts + 1):
             try:
-                return _classify(self.client.request(method, url, **kwargs))
+                response = self.client.request(method, url, **kwargs)
+                return _classify(response), response.headers
             except _Fatal as exc:
                 raise SourceError(_safe_url(url), cursor, exc.status, exc.reason) from None
             except _Retryable as exc:
