@@ -100,12 +100,12 @@ def serve(
     port_base: Annotated[
         int | None,
         typer.Option(
-            help="First of four consecutive ports (stripe, hubspot, zendesk, netsuite); 0 picks free ports. "
-            "Default: 12111-12114."
+            help="First of six consecutive ports (stripe, hubspot, zendesk, netsuite, chargebee, "
+            "freshdesk); 0 picks free ports. Default: 12111-12116."
         ),
     ] = None,
 ) -> None:
-    """Serve the four vendor APIs on WORLD until interrupted; prints one line per vendor."""
+    """Serve the vendor APIs on WORLD until interrupted; prints one line per vendor."""
     from sandbox.server.faults import parse_faults
     from sandbox.server.runner import PortTaken
     from sandbox.server.runner import serve as serve_world

@@ -1,4 +1,7 @@
-"""Serve the four vendor sandboxes from one process: one event loop, one world, one port per vendor.
+"""Serve the vendor sandboxes from one process: one event loop, one world, one port per vendor.
+
+Six vendors: the four the world is generated for, and Chargebee and Freshdesk, which serve the same
+world's Stripe billing and Zendesk support data in their own wire protocols (OPTIONAL_VENDORS).
 
 One process owns the world's DuckDB file (DuckDB allows one writer), so `advance` and vendor writes go
 through this process's HTTP endpoints rather than opening the file beside it.
@@ -23,7 +26,17 @@ from sandbox.server.app import make_app
 from sandbox.server.faults import VENDORS, FaultInjector, parse_faults
 from sandbox.server.world import World
 
-DEFAULT_PORTS = {"stripe": 12111, "hubspot": 12112, "zendesk": 12113, "netsuite": 12114}
+# Served from other vendors' tables; no fault profiles (faults.VENDORS keeps the four core vendors).
+OPTIONAL_VENDORS = ("chargebee", "freshdesk")
+SERVED = (*VENDORS, *OPTIONAL_VENDORS)
+DEFAULT_PORTS = {
+    "stripe": 12111,
+    "hubspot": 12112,
+    "zendesk": 12113,
+    "netsuite": 12114,
+    "chargebee": 12115,
+    "freshdesk": 12116,
+}
 ENDPOINTS_FILE = "endpoints.json"
 
 
@@ -36,12 +49,20 @@ def vendor_module(name: str):
 
 
 def credentials(world: World) -> dict[str, dict[str, str]]:
-    """Each vendor's credential as stored in the world's meta table at generation time."""
+    """Each vendor's credential as stored in the world's meta table at generation time.
+
+    A vendor module with its own `credentials(world)` (Chargebee, Freshdesk: derived from the world's
+    seed unless meta holds them) supplies its credentials itself.
+    """
     rows = dict(world.rows("select key, value from meta where key like 'cred.%'"))
-    out: dict[str, dict[str, str]] = {v: {} for v in VENDORS}
+    out: dict[str, dict[str, str]] = {v: {} for v in SERVED}
     for key, value in rows.items():
         _, vendor, field = key.split(".", 2)
-        out[vendor][field] = value
+        out.setdefault(vendor, {})[field] = value
+    for vendor in SERVED:
+        module = vendor_module(vendor)
+        if hasattr(module, "credentials"):
+            out[vendor] = module.credentials(world)
     return out
 
 
@@ -69,10 +90,15 @@ def bind(host: str, port: int, vendor: str) -> socket.socket:
 def client_headers(vendor: str, creds: dict[str, str]) -> dict[str, str]:
     """The Authorization header a client of `vendor`'s sandbox sends (NetSuite: its OAuth 2.0 bearer)."""
     if vendor == "zendesk":
-        raw = f"{creds['email']}/token:{creds['token']}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
-    token = {"stripe": "api_key", "hubspot": "token", "netsuite": "bearer"}[vendor]
-    return {"Authorization": f"Bearer {creds[token]}"}
+        pair = f"{creds['email']}/token:{creds['token']}"
+    elif vendor == "chargebee":
+        pair = f"{creds['api_key']}:"  # the key as user name, an empty password
+    elif vendor == "freshdesk":
+        pair = f"{creds['api_key']}:X"  # the key as user name, any password
+    else:
+        token = {"stripe": "api_key", "hubspot": "token", "netsuite": "bearer"}[vendor]
+        return {"Authorization": f"Bearer {creds[token]}"}
+    return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
 
 
 def credential_line(vendor: str, creds: dict[str, str]) -> str:
@@ -80,6 +106,10 @@ def credential_line(vendor: str, creds: dict[str, str]) -> str:
         return f"{creds['email']}/token:{creds['token']}"
     if vendor == "netsuite":
         return f"account={creds['account']} token={creds['bearer']}"
+    if vendor == "chargebee":
+        return f"site={creds['site']} api_key={creds['api_key']}"
+    if vendor == "freshdesk":
+        return f"domain={creds['domain']} api_key={creds['api_key']}"
     return creds.get("api_key") or creds.get("token", "")
 
 
@@ -94,13 +124,13 @@ async def serve(
     """Serve until SIGINT/SIGTERM. `port_base` None: the default ports; 0: any free ports."""
     world = World(Path(world_dir) / "world.duckdb")
     seed = int(world.meta("seed", "0"))
-    modules = {v: vendor_module(v) for v in VENDORS}
+    modules = {v: vendor_module(v) for v in SERVED}
     injector = FaultInjector(
         parse_faults(faults), seed, drift={v: m.drift for v, m in modules.items() if hasattr(m, "drift")}
     )
     sockets = {}
     try:
-        for offset, vendor in enumerate(VENDORS):
+        for offset, vendor in enumerate(SERVED):
             port = DEFAULT_PORTS[vendor] if port_base is None else (port_base + offset if port_base else 0)
             sockets[vendor] = bind(host, port, vendor)
     except PortTaken:
