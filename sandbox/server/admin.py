@@ -78,7 +78,26 @@ async def counts(request: Request):
     if wanted is not None and wanted not in tables:
         raise VendorError(404, f"No table named {wanted!r} in the world.", "not_found")
     chosen = [wanted] if wanted else sorted(tables)
-    return json_response({t: int(world.scalar(f'select count(*) from "{t}"')) for t in chosen})
+    since = request.query_params.get("changed_since")
+    if since is None:
+        return json_response({t: int(world.scalar(f'select count(*) from "{t}"')) for t in chosen})
+    # With `changed_since=<epoch>`: rows written (created or updated) at or after it, per table that
+    # tracks updates -- the records an incremental extraction must find.
+    try:
+        bound = int(since)
+    except ValueError:
+        raise VendorError(
+            400, "changed_since must be epoch seconds.", "invalid", param="changed_since"
+        ) from None
+    sql = "select table_name from information_schema.columns where column_name = 'updated_at'"
+    tracked = {r[0] for r in world.rows(sql)}
+    return json_response(
+        {
+            t: int(world.scalar(f'select count(*) from "{t}" where updated_at >= ?', [bound]))
+            for t in chosen
+            if t in tracked
+        }
+    )
 
 
 @router.post("/advance")

@@ -1,20 +1,26 @@
 """Declarative streams over one generic paging engine (after dlt's rest_api source).
 
 A connector is a table of `Stream`s (name, path, primary key, cursor field, paginator, record path,
-params); `run_stream` turns one stream into an iterator of `Page`s, each the records of one response
-with the URL that served them and the cursor value they reach. Paginators know only their vendor's
-paging protocol; the fetcher knows only HTTP and retries.
+params, incremental strategy); `run_stream` turns one stream into an iterator of `Page`s, each the
+records of one response with the URL that served them and each record's cursor (its change time in
+epoch seconds). Paginators know only their vendor's paging protocol; incremental strategies
+(revsync.connectors.incremental) rewrite a stream into the vendor's "changed since" request; the
+fetcher knows only HTTP and retries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from revsync.connectors.http import Fetcher, SourceError
+
+if TYPE_CHECKING:
+    from revsync.connectors.incremental import Incremental
 
 MALFORMED_PAGE_ATTEMPTS = 3
 
@@ -37,7 +43,40 @@ class Request:
 class Page:
     records: list[dict]
     source_url: str
-    cursor_value: str | None
+    cursors: list[int | None]  # each record's change time (epoch s); None when missing or unparseable
+
+    @property
+    def cursor_value(self) -> int | None:
+        """The furthest cursor on the page."""
+        return max((c for c in self.cursors if c is not None), default=None)
+
+
+# Cursor parsers: a vendor's change-time field -> epoch seconds (ValueError/TypeError when unparseable).
+def epoch_seconds(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not a timestamp")
+    return int(value)
+
+
+def epoch_millis(value: Any) -> int:
+    return epoch_seconds(value) // 1000
+
+
+def iso_datetime(value: Any) -> int:
+    """ISO 8601 with an offset or `Z` (naive values are rejected: their zone would be a guess)."""
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp without a zone: {value!r}")
+    return int(parsed.timestamp())
+
+
+def local_datetime(zone: tzinfo) -> Callable[[Any], int]:
+    """`YYYY-MM-DD HH:MM:SS` wall-clock time in the account's zone (NetSuite SuiteQL)."""
+
+    def parse(value: Any) -> int:
+        return int(datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone).timestamp())
+
+    return parse
 
 
 class Paginator:
@@ -134,23 +173,110 @@ class SuiteQLOffset(Paginator):
 
 
 @dataclass(frozen=True)
+class ZendeskExportCursor(Paginator):
+    """Zendesk cursor-based incremental export: follow `after_url` until `end_of_stream`."""
+
+    def next(self, request, body, records, headers):
+        if body.get("end_of_stream") or not body.get("after_url"):
+            return None
+        return Request("GET", body["after_url"], None, cursor=body.get("after_cursor"))
+
+
+@dataclass(frozen=True)
+class ZendeskTimeExport(Paginator):
+    """Zendesk time-based incremental export: follow `next_page` until `end_of_stream`."""
+
+    def next(self, request, body, records, headers):
+        if body.get("end_of_stream") or not body.get("next_page"):
+            return None
+        return Request("GET", body["next_page"], None, cursor=str(body.get("end_time")))
+
+
+@dataclass(frozen=True)
+class HubSpotSearchWindow(Paginator):
+    """HubSpot CRM search on `property` >= since (< until), ascending; re-windows before the 10k cap.
+
+    A search cannot page past `cap` results, so when the next `after` would reach it the search starts
+    again at the last record's timestamp (GTE: records sharing it are fetched twice and land once).
+    """
+
+    property: str
+    since_ms: int
+    until_ms: int | None
+    properties: tuple[str, ...]
+    limit: int = 200
+    cap: int = 10_000
+
+    def first(self, url: str, stream: Stream) -> Request:
+        return self._request(url, self.since_ms, 0)
+
+    def next(self, request, body, records, headers):
+        after = ((body.get("paging") or {}).get("next") or {}).get("after")
+        if after is None or not records:
+            return None
+        if int(after) + self.limit <= self.cap:
+            return replace(request, body={**request.body, "after": after}, cursor=str(after))
+        last = dig(records[-1], f"properties.{self.property}")
+        window_ms = epoch_millis_of(last)
+        if window_ms <= request.body["_since_ms"]:
+            raise SourceError(
+                request.full_url,
+                str(window_ms),
+                200,
+                f"more than {self.cap} records share {self.property} = {last}; cannot re-window",
+            )
+        return self._request(request.url, window_ms, 0)
+
+    def _request(self, url: str, since_ms: int, after: int) -> Request:
+        filters = [{"propertyName": self.property, "operator": "GTE", "value": str(since_ms)}]
+        if self.until_ms is not None:
+            filters.append({"propertyName": self.property, "operator": "LT", "value": str(self.until_ms)})
+        body = {
+            "filterGroups": [{"filters": filters}],
+            "sorts": [{"propertyName": self.property, "direction": "ASCENDING"}],
+            "properties": list(self.properties),
+            "limit": self.limit,
+            "after": after,
+            "_since_ms": since_ms,
+        }
+        return Request("POST", url, None, body=body, cursor=str(since_ms))
+
+
+def epoch_millis_of(value: Any) -> int:
+    """A HubSpot datetime (ISO 8601 or epoch milliseconds) in epoch milliseconds."""
+    text = str(value)
+    if text.isdigit():
+        return int(text)
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+@dataclass(frozen=True)
 class Stream:
     name: str
     path: str
     primary_key: str
     paginator: Paginator
     record_path: str | None  # key of the records list in the body; None when the body is the list
-    cursor_field: str | None = None
+    cursor_field: str | None = None  # dotted path in each item of its change (or creation) time
     params: dict[str, Any] = field(default_factory=dict)
-    incremental: str | None = None  # strategy name; full loads only for now
+    incremental: Incremental | None = None  # how to ask for what changed since a cursor
     record_selector: str | None = None  # dotted path of the record inside each item (wrapped items)
+    cursor_parser: Callable[[Any], int] = epoch_seconds
+    # False when the cursor field is a creation time (Stripe `created`): a full load then cannot tell
+    # how far changes reach, so its cursor becomes the time the load started.
+    cursor_is_change_time: bool = True
+    newest_first: bool = False  # item order within the stream, for "latest version wins" ties
+    contract: dict[str, str] = field(default_factory=dict)  # field -> kind checked per record (contract.py)
+    # Called with (fetcher, base_url, records) to add what the change feed omits (HubSpot associations).
+    enrich: Callable[[Fetcher, str, list[dict]], list[dict]] | None = None
 
 
 @dataclass(frozen=True)
 class Connector:
     name: str
     streams: tuple[Stream, ...]
-    auth: Callable[[dict[str, str]], dict[str, str]]  # credentials -> auth headers
+    # credentials -> static auth headers, or an httpx.Auth that signs each request (NetSuite TBA)
+    auth: Callable[[dict[str, str]], dict[str, str] | httpx.Auth]
 
     def stream(self, name: str) -> Stream:
         return next(s for s in self.streams if s.name == name)
@@ -165,7 +291,9 @@ def run_stream(fetcher: Fetcher, base_url: str, stream: Stream) -> Iterator[Page
     while request is not None:
         body, headers, items = _fetch_page(fetcher, request, stream)
         records = _select(items, stream.record_selector, request)
-        yield Page(records, request.full_url, _cursor_value(stream, items, request))
+        if stream.enrich is not None and records:
+            records = stream.enrich(fetcher, base_url, records)
+        yield Page(records, request.full_url, [_cursor(stream, item) for item in items])
         request = stream.paginator.next(request, body, items, headers)
 
 
@@ -195,7 +323,7 @@ def _select(items: list[dict], selector: str | None, request: Request) -> list[d
     """Unwrap each item to its record (`{"customer": {...}}` -> `{...}`); a wrapper without one fails."""
     if selector is None:
         return items
-    records = [_dig(item, selector) for item in items]
+    records = [dig(item, selector) for item in items]
     for record in records:
         if not isinstance(record, dict):
             raise SourceError(
@@ -211,16 +339,19 @@ def _wire_body(body: Any) -> Any:
     return body
 
 
-def _cursor_value(stream: Stream, records: list[dict], request: Request) -> str | None:
-    """The highest cursor-field value on the page, else the paging position that fetched it."""
-    if stream.cursor_field:
-        values = [str(v) for r in records if (v := _dig(r, stream.cursor_field)) is not None]
-        if values:
-            return max(values)
-    return request.cursor
+def _cursor(stream: Stream, item: dict) -> int | None:
+    if not stream.cursor_field:
+        return None
+    value = dig(item, stream.cursor_field)
+    if value is None:
+        return None
+    try:
+        return stream.cursor_parser(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
-def _dig(record: dict, dotted: str) -> Any:
+def dig(record: dict, dotted: str) -> Any:
     value: Any = record
     for part in dotted.split("."):
         value = value.get(part) if isinstance(value, dict) else None

@@ -1,13 +1,24 @@
-"""Raw landing in DuckDB: `raw_<source>.<stream>` plus cursor state and quarantine in `revsync_state`.
+"""Raw landing in DuckDB: `raw_<source>.<stream>` plus cursor state, quarantine and schema drift in
+`revsync_state`.
 
-`land` writes one batch (one `batch_id`) in ONE transaction: it deletes whatever an earlier attempt
-of the same batch left, inserts the pages in chunks of CHUNK_ROWS, quarantines records without a
-primary key, and upserts the stream's cursor. A crash rolls all of it back, so a rerun of the batch
-neither loses nor duplicates rows. A record repeated across pages lands once per batch.
+`land` writes one batch (one `batch_id`) of one stream in ONE transaction:
+1. it stages the pages in a temporary table in chunks of CHUNK_ROWS (memory stays one chunk), sending
+   records that break the stream's contract (no primary key, unparseable amount or timestamp) to
+   `revsync_state.quarantine` with the reason (once per distinct record);
+2. compares the batch's top-level fields and JSON types with the stream's known schema and reports new
+   fields and changed types in `revsync_state.schema_drift`;
+3. inserts, per primary key, the batch's latest version (highest cursor; arrival order breaks ties)
+   unless it is identical to the latest version already landed, so overlapping incremental windows
+   and lookbacks land nothing twice;
+4. advances the stream's cursor (never backwards).
+A crash anywhere rolls all of it back. Nothing landed is ever deleted: a rerun of a batch (a retry, a
+cleared task) reads from the cursor its first attempt left and adds only versions not landed yet, so it
+neither loses nor duplicates rows, whichever batch it reruns.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,23 +28,41 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from revsync.connectors.base import Page
+from revsync.connectors.base import Page, Stream
+from revsync.connectors.contract import problem
+
+log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 5000
 STATE = "revsync_state"
 RAW_COLUMNS = (
     "record JSON, _pk VARCHAR, _loaded_at TIMESTAMP, _batch_id VARCHAR, _source_url VARCHAR,"
-    " _cursor_value VARCHAR"
+    " _cursor_value VARCHAR, _record_hash VARCHAR"
 )
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_STAGE = "_landing_batch"
+# json_group_structure type names -> the JSON type they stand for
+_JSON_TYPES = {"UBIGINT": "number", "BIGINT": "number", "DOUBLE": "number", "HUGEINT": "number"}
+_JSON_TYPES |= {"VARCHAR": "string", "BOOLEAN": "boolean", "NULL": "null", "JSON": "mixed"}
+
+
+@dataclass
+class Drift:
+    field: str
+    change: str  # new_field | type_changed
+    was: str | None
+    now: str
 
 
 @dataclass
 class LandResult:
-    rows: int = 0
+    received: int = 0  # records that passed the contract
+    rows: int = 0  # versions inserted
     quarantined: int = 0
-    duplicates: int = 0
-    cursor: str | None = None
+    duplicates: int = 0  # repeats of a key within the batch
+    unchanged: int = 0  # keys whose latest landed version is identical
+    cursor: int | None = None
+    drift: list[Drift] = field(default_factory=list)
     bad: list[tuple[str, dict]] = field(default_factory=list, repr=False)  # (reason, record) to quarantine
 
 
@@ -52,7 +81,16 @@ def ensure_state(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute(
         f"create table if not exists {STATE}.quarantine (source VARCHAR, stream VARCHAR, batch_id VARCHAR,"
-        " reason VARCHAR, record JSON, loaded_at TIMESTAMP)"
+        " reason VARCHAR, record JSON, loaded_at TIMESTAMP, record_hash VARCHAR)"
+    )
+    con.execute(
+        f"create table if not exists {STATE}.stream_schema (source VARCHAR, stream VARCHAR,"
+        " field VARCHAR, json_type VARCHAR, first_batch VARCHAR, first_seen_at TIMESTAMP,"
+        " primary key (source, stream, field))"
+    )
+    con.execute(
+        f"create table if not exists {STATE}.schema_drift (source VARCHAR, stream VARCHAR, batch_id VARCHAR,"
+        " field VARCHAR, change VARCHAR, was_type VARCHAR, now_type VARCHAR, detected_at TIMESTAMP)"
     )
 
 
@@ -63,102 +101,201 @@ def ensure_raw(con: duckdb.DuckDBPyConnection, source: str, stream: str) -> str:
     return table
 
 
+def read_cursor(con: duckdb.DuckDBPyConnection, source: str, stream: str) -> int | None:
+    ensure_state(con)
+    row = con.execute(
+        f"select cursor from {STATE}.cursors where source = ? and stream = ?", [source, stream]
+    ).fetchall()
+    return int(row[0][0]) if row and row[0][0] is not None else None
+
+
 def land(
     con: duckdb.DuckDBPyConnection,
     source: str,
-    stream: str,
+    stream: Stream,
     pages: Iterable[Page],
     batch_id: str,
-    primary_key: str = "id",
+    cursor_floor: int | None = None,
 ) -> LandResult:
-    """Land every page of one stream as batch `batch_id`, atomically and idempotently."""
+    """Land every page of `stream` as batch `batch_id`, atomically and idempotently.
+
+    The stream's cursor becomes the furthest of `cursor_floor` (the previous cursor, or when the
+    stream's cursor field is a creation time, the time a full load started) and, when the records'
+    cursors are change times, the furthest record cursor.
+    """
     ensure_state(con)
-    table = ensure_raw(con, source, stream)
+    table = ensure_raw(con, source, stream.name)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
-    result = LandResult()
+    result = LandResult(cursor=cursor_floor)
     con.execute("begin transaction")
     try:
-        con.execute(f"delete from {table} where _batch_id = ?", [batch_id])
         con.execute(
-            f"delete from {STATE}.quarantine where source = ? and stream = ? and batch_id = ?",
-            [source, stream, batch_id],
+            f"create or replace temp table {_STAGE} (record VARCHAR, _pk VARCHAR, _source_url VARCHAR,"
+            " _cursor BIGINT, _ord BIGINT)"
         )
-        for chunk in _chunks(pages, primary_key, result):
-            _insert_chunk(con, table, chunk, loaded_at, batch_id, result)
-        _quarantine(con, source, stream, batch_id, loaded_at, result)
-        _upsert_cursor(con, source, stream, batch_id, result.cursor, loaded_at)
+        for chunk in _chunks(pages, stream, result):
+            _stage_chunk(con, chunk)
+        _quarantine(con, source, stream.name, batch_id, loaded_at, result)
+        result.drift = _detect_drift(con, source, stream.name, batch_id, loaded_at)
+        _insert_latest_versions(con, table, stream, batch_id, loaded_at, result)
+        _upsert_cursor(con, source, stream.name, batch_id, result.cursor, loaded_at)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
+    finally:
+        con.execute(f"drop table if exists {_STAGE}")
+    for d in result.drift:
+        log.warning(
+            "schema drift in %s.%s: %s %s (%s -> %s)", source, stream.name, d.change, d.field, d.was, d.now
+        )
     return result
 
 
 @dataclass
 class _Chunk:
-    records: list[str]
-    pks: list[str]
-    urls: list[str]
-    cursors: list[str | None]
+    records: list[str] = field(default_factory=list)
+    pks: list[str] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    cursors: list[int | None] = field(default_factory=list)
+    ords: list[int] = field(default_factory=list)
 
 
-def _chunks(pages: Iterable[Page], primary_key: str, result: LandResult) -> Iterator[_Chunk]:
-    """Group page records into chunks of CHUNK_ROWS; records without a key go to `result.bad`."""
-    chunk = _Chunk([], [], [], [])
+def _chunks(pages: Iterable[Page], stream: Stream, result: LandResult) -> Iterator[_Chunk]:
+    """Group page records into chunks of CHUNK_ROWS; records breaking the contract go to `result.bad`."""
+    chunk, ordinal = _Chunk(), 0
+    track = stream.cursor_is_change_time
     for page in pages:
-        for record in page.records:
-            pk = record.get(primary_key)
-            if pk is None or pk == "":
-                result.bad.append((f"missing primary key {primary_key!r}", record))
+        for record, cursor in zip(page.records, page.cursors, strict=True):
+            reason = problem(stream, record, cursor)
+            if reason is not None:
+                result.bad.append((reason, record))
                 continue
-            chunk.records.append(orjson.dumps(record).decode())
-            chunk.pks.append(str(pk))
+            ordinal += 1
+            chunk.records.append(orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode())
+            chunk.pks.append(str(record[stream.primary_key]))
             chunk.urls.append(page.source_url)
-            chunk.cursors.append(page.cursor_value)
+            chunk.cursors.append(cursor)
+            chunk.ords.append(ordinal)
+            if track and cursor is not None and (result.cursor is None or cursor > result.cursor):
+                result.cursor = cursor
             if len(chunk.pks) >= CHUNK_ROWS:
                 yield chunk
-                chunk = _Chunk([], [], [], [])
-        if page.cursor_value is not None:
-            result.cursor = page.cursor_value
+                chunk = _Chunk()
+    result.received = ordinal
     if chunk.pks:
         yield chunk
 
 
-def _insert_chunk(con, table: str, chunk: _Chunk, loaded_at: datetime, batch_id: str, result: LandResult):
-    """Insert a chunk through Arrow, skipping keys this batch already holds (repeated records)."""
+def _stage_chunk(con: duckdb.DuckDBPyConnection, chunk: _Chunk) -> None:
     arrow = pa.table(
-        {"record": chunk.records, "_pk": chunk.pks, "_source_url": chunk.urls, "_cursor_value": chunk.cursors}
+        {
+            "record": chunk.records,
+            "_pk": chunk.pks,
+            "_source_url": chunk.urls,
+            "_cursor": pa.array(chunk.cursors, pa.int64()),
+            "_ord": pa.array(chunk.ords, pa.int64()),
+        }
     )
     con.register("_landing_chunk", arrow)
     try:
-        (added,) = con.execute(
-            f"insert into {table} select record::JSON, _pk, ?::TIMESTAMP, ?, _source_url, _cursor_value"
-            " from (select *, row_number() over (partition by _pk) as _n from _landing_chunk)"
-            f" where _n = 1 and _pk not in (select _pk from {table} where _batch_id = ?)",
-            [loaded_at, batch_id, batch_id],
-        ).fetchone()
+        con.execute(f"insert into {_STAGE} select * from _landing_chunk")
     finally:
         con.unregister("_landing_chunk")
-    result.rows += added
-    result.duplicates += len(chunk.pks) - added
+
+
+def _insert_latest_versions(con, table: str, stream: Stream, batch_id: str, loaded_at: datetime, result):
+    """Insert each key's latest version in the batch unless the latest landed version is identical."""
+    tie = "asc" if stream.newest_first else "desc"
+    (distinct,) = con.execute(f"select count(distinct _pk) from {_STAGE}").fetchone()
+    (added,) = con.execute(
+        f"insert into {table} select b.record::JSON, b._pk, ?::TIMESTAMP, ?, b._source_url,"
+        " b._cursor::VARCHAR, b.h"
+        f" from (select *, md5(record) as h from {_STAGE} qualify row_number() over"
+        f"       (partition by _pk order by _cursor desc nulls last, _ord {tie}) = 1) b"
+        f" left join (select _pk, arg_max(_record_hash, (_loaded_at, _batch_id)) as h from {table}"
+        f"            where _pk in (select _pk from {_STAGE}) group by _pk) landed on landed._pk = b._pk"
+        " where landed.h is distinct from b.h",
+        [loaded_at, batch_id],
+    ).fetchone()
+    result.rows = added
+    result.duplicates = result.received - distinct
+    result.unchanged = distinct - added
 
 
 def _quarantine(con, source: str, stream: str, batch_id: str, loaded_at: datetime, result: LandResult):
     bad, result.bad = result.bad, []
     if bad:
-        con.executemany(
-            f"insert into {STATE}.quarantine values (?, ?, ?, ?, ?::JSON, ?)",
-            [
-                (source, stream, batch_id, reason, orjson.dumps(rec).decode(), loaded_at)
-                for reason, rec in bad
-            ],
+        rows = pa.table(
+            {
+                "reason": [reason for reason, _ in bad],
+                "record": [orjson.dumps(rec, option=orjson.OPT_SORT_KEYS).decode() for _, rec in bad],
+            }
         )
+        con.register("_quarantine_chunk", rows)
+        try:
+            con.execute(
+                f"insert into {STATE}.quarantine select distinct on (md5(record), reason) ?, ?, ?, reason,"
+                " record::JSON, ?::TIMESTAMP, md5(record) from _quarantine_chunk q where not exists"
+                f" (select 1 from {STATE}.quarantine x where x.source = ? and x.stream = ?"
+                " and x.record_hash = md5(q.record) and x.reason = q.reason)",
+                [source, stream, batch_id, loaded_at, source, stream],
+            )
+        finally:
+            con.unregister("_quarantine_chunk")
+        log.warning("quarantined %d records of %s.%s, e.g.: %s", len(bad), source, stream, bad[0][0])
     result.quarantined = len(bad)
 
 
-def _upsert_cursor(con, source: str, stream: str, batch_id: str, cursor: str | None, at: datetime):
+def _detect_drift(con, source: str, stream: str, batch_id: str, at: datetime) -> list[Drift]:
+    """Compare the batch's top-level fields and JSON types with the stream's recorded schema."""
+    (structure,) = con.execute(f"select json_group_structure(record::JSON) from {_STAGE}").fetchone()
+    if not structure:
+        return []
+    seen = {k: _json_type(v) for k, v in orjson.loads(structure).items()}
+    known = dict(
+        con.execute(
+            f"select field, json_type from {STATE}.stream_schema where source = ? and stream = ?",
+            [source, stream],
+        ).fetchall()
+    )
+    drift: list[Drift] = []
+    for name, kind in seen.items():
+        was = known.get(name)
+        if was is None:
+            if known:
+                drift.append(Drift(name, "new_field", None, kind))
+        elif "null" not in (was, kind) and was != kind:
+            drift.append(Drift(name, "type_changed", was, kind))
+        elif was == "null" and kind != "null":
+            con.execute(
+                f"update {STATE}.stream_schema set json_type = ?"
+                " where source = ? and stream = ? and field = ?",
+                [kind, source, stream, name],
+            )
+    fresh = [(source, stream, n, k, batch_id, at) for n, k in seen.items() if n not in known]
+    if fresh:
+        con.executemany(f"insert into {STATE}.stream_schema values (?, ?, ?, ?, ?, ?)", fresh)
+    if drift:
+        con.executemany(
+            f"insert into {STATE}.schema_drift values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(source, stream, batch_id, d.field, d.change, d.was, d.now, at) for d in drift],
+        )
+    return drift
+
+
+def _json_type(structure) -> str:
+    if isinstance(structure, dict):
+        return "object"
+    if isinstance(structure, list):
+        return "array"
+    return _JSON_TYPES.get(str(structure), str(structure).lower())
+
+
+def _upsert_cursor(con, source: str, stream: str, batch_id: str, cursor: int | None, at: datetime):
     con.execute(
         f"insert into {STATE}.cursors values (?, ?, ?, ?, ?) on conflict (source, stream) do update"
-        " set cursor = excluded.cursor, batch_id = excluded.batch_id, updated_at = excluded.updated_at",
-        [source, stream, cursor, batch_id, at],
+        " set cursor = coalesce(greatest(excluded.cursor::BIGINT, cursors.cursor::BIGINT)::VARCHAR,"
+        " excluded.cursor, cursors.cursor), batch_id = excluded.batch_id, updated_at = excluded.updated_at",
+        [source, stream, None if cursor is None else str(cursor), batch_id, at],
     )

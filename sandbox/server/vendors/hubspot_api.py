@@ -890,8 +890,63 @@ async def batch_upsert(request: Request, object_type: str) -> Response:
     return await _logged(request, 200, work)
 
 
+# HubSpot's v4 association type ids for the HUBSPOT_DEFINED labels the sandbox serves
+ASSOCIATION_TYPE_IDS = {"contact_to_company": 279, "deal_to_company": 341}
+
+
+async def batch_read_associations(request: Request, from_type: str, to_type: str) -> Response:
+    """POST /crm/v4/associations/{from}/{to}/batch/read: each input id's associated company ids."""
+    ot = _type(from_type)
+    if ot.association is None or to_type not in ("companies", "company", "0-2"):
+        raise _invalid(f"No association from {from_type} to {to_type}.")
+    body = await read_json_body(request)
+    inputs = body.get("inputs") if isinstance(body, dict) else None
+    if not isinstance(inputs, list) or not all(isinstance(i, dict) and "id" in i for i in inputs):
+        raise _invalid(
+            "inputs must be a list of objects with an id.", [{"message": "invalid", "in": "inputs"}]
+        )
+    if len(inputs) > 1000:
+        raise _invalid("At most 1000 inputs per batch.", [{"message": "too many", "in": "inputs"}])
+    world: World = request.app.state.world
+    ids = [str(i["id"]) for i in inputs]
+    linked = dict(
+        world.rows(
+            f"select t.id::varchar, t.company_id from {ot.table} t"
+            " where t.id::varchar in (select unnest(?::varchar[])) and nullif(t.company_id, '') is not null",
+            [ids],
+        )
+    )
+    type_id = ASSOCIATION_TYPE_IDS[ot.association]
+    results = [
+        {
+            "from": {"id": i},
+            "to": [
+                {
+                    "toObjectId": int(linked[i]),
+                    "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}],
+                }
+            ],
+        }
+        for i in dict.fromkeys(ids)
+        if i in linked
+    ]
+    now = _iso_now()
+    return json_response(
+        orjson.dumps(
+            {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now}
+        ).decode()
+    )
+
+
+def _iso_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+
+
 def vendor() -> Vendor:
     router = APIRouter()
+    router.add_api_route(
+        "/crm/v4/associations/{from_type}/{to_type}/batch/read", batch_read_associations, methods=["POST"]
+    )
     base = "/crm/v3/objects/{object_type}"
     router.add_api_route(base, list_objects, methods=["GET"])
     router.add_api_route(base, create_object, methods=["POST"])

@@ -1030,6 +1030,13 @@ async def upsert_record(request: Request, name: str, key: str):
 
 # -- SuiteQL -----------------------------------------------------------------------------------
 _VIEWS_SQL = [
+    # Oracle's TO_TIMESTAMP(text, format) for the formats SuiteQL clients use (DuckDB's strptime needs
+    # a constant format, so the Oracle format picks one of a fixed list).
+    "create or replace temp macro to_timestamp(text, fmt) as case upper(fmt)"
+    " when 'YYYY-MM-DD HH24:MI:SS' then strptime(text, '%Y-%m-%d %H:%M:%S')"
+    " when 'YYYY-MM-DD' then strptime(text, '%Y-%m-%d')"
+    " when 'MM/DD/YYYY' then strptime(text, '%m/%d/%Y')"
+    " else error('TO_TIMESTAMP format not supported: ' || fmt) end",
     "create or replace temp view customer as select t.id::bigint as id, t.entity_id as entityid,"
     " t.company_name as companyname, t.email, t.subsidiary_id::bigint as subsidiary,"
     f" ({_CURRENCY_ID_SQL.format(c='t.currency')})::bigint as currency,"
@@ -1126,6 +1133,7 @@ FUNCTIONS = {
     "rtrim",
     "replace",
     "nullif",
+    "to_timestamp",
     "to_date",
     "greatest",
     "least",
