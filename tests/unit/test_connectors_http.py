@@ -1,13 +1,23 @@
-"""The fetcher's retry policy against a tiny scripted HTTP server on loopback (real sockets, no mocks)."""
+"""The fetcher's retry policy and auth against a tiny scripted HTTP server on loopback.
+
+Real sockets, no mocks. The server records each request's headers plus `:path` and `:at` (when it
+arrived, monotonic), so tests can check what was signed and how long the fetcher held back.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
+import httpx
 import pytest
+from oauthlib.oauth1.rfc5849 import signature as oauth_sig
+from oauthlib.oauth1.rfc5849 import utils as oauth_utils
 
 from revsync.connectors.http import Fetcher, RetryPolicy, SourceError
+from revsync.connectors.oauth1 import TokenAuth
 
 SECRET = "sk_test_do_not_leak"
 FAST = RetryPolicy(max_attempts=4, max_total_s=5, base_delay_s=0.01, max_delay_s=0.05)
@@ -19,7 +29,7 @@ def _serve(script: list[tuple[int, dict, bytes]]):
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self):
-            seen.append(dict(self.headers))
+            seen.append({**self.headers, ":path": self.path, ":at": time.monotonic()})
             status, headers, body = script.pop(0) if len(script) > 1 else script[0]
             self.send_response(status)
             for key, value in headers.items():
@@ -80,3 +90,40 @@ def test_client_error_is_not_retried(scripted):
     with Fetcher({}, FAST) as fetch, pytest.raises(SourceError) as err:
         fetch.get_json(url)
     assert err.value.last_status == 400 and len(seen) == 1
+
+
+# -- auth: static headers or an httpx.Auth that signs each attempt -------------------------------
+def _verify_tba(url: str, seen: dict, consumer_secret: str, token_secret: str) -> dict[str, str]:
+    """Check a request's OAuth header the way the sandbox's NetSuite server does; return its params."""
+    header = seen["Authorization"]
+    target = httpx.URL(url).join(seen[":path"])
+    collected = oauth_sig.collect_parameters(
+        uri_query=target.query.decode(), headers={"Authorization": header}, with_realm=False
+    )
+    base = oauth_sig.signature_base_string(
+        "GET", oauth_sig.base_string_uri(str(target)), oauth_sig.normalize_parameters(collected)
+    )
+    secrets = SimpleNamespace(client_secret=consumer_secret, resource_owner_secret=token_secret)
+    params = {k: oauth_utils.unescape(v) for k, v in oauth_utils.parse_authorization_header(header)}
+    assert params["oauth_signature"] == oauth_sig.sign_hmac_sha256_with_client(base, secrets)
+    return params
+
+
+def test_httpx_auth_signs_every_attempt_afresh(scripted):
+    """A retried request is signed again: a new nonce, and a signature over the same query."""
+    url, seen = scripted([(503, {}, b"down"), (200, {}, b'{"items": []}')])
+    auth = TokenAuth("ACCT_1", "ck", "cs-" + SECRET, "tid", "ts-" + SECRET)
+    with Fetcher(auth, FAST) as fetch:
+        assert fetch.get_json(url, params={"limit": 1000, "offset": 0}) == {"items": []}
+        assert fetch.retries == 1
+    first, second = (_verify_tba(url, s, "cs-" + SECRET, "ts-" + SECRET) for s in seen)
+    assert first["oauth_nonce"] != second["oauth_nonce"]
+    assert seen[0][":path"] == seen[1][":path"] == "/v1/things?limit=1000&offset=0"
+
+
+def test_client_error_with_httpx_auth_keeps_secrets_out(scripted):
+    url, _ = scripted([(401, {}, b'{"title": "Unauthorized"}')])
+    auth = TokenAuth("ACCT_1", "ck", "cs-" + SECRET, "tid", "ts-" + SECRET)
+    with Fetcher(auth, FAST) as fetch, pytest.raises(SourceError) as err:
+        fetch.get_json(url)
+    assert err.value.last_status == 401 and SECRET not in str(err.value) and SECRET not in repr(auth)

@@ -3,7 +3,8 @@
 429 waits for `Retry-After` (or the rate-limit reset header); 5xx, timeouts, transport errors and
 unparseable or truncated JSON bodies back off exponentially with full jitter. Attempts and total time
 are bounded; when they run out a `SourceError` names the URL (without its credentials), the cursor,
-the last status and the reason. Auth headers are supplied by the connector and never logged.
+the last status and the reason. Auth (static headers or an `httpx.Auth` that signs each request) is
+supplied by the connector and never logged.
 """
 
 from __future__ import annotations
@@ -81,11 +82,23 @@ class _Fatal(Exception):
 
 
 class Fetcher:
-    """GET/POST JSON with retries. One per connector run; `headers` carry the auth."""
+    """GET/POST JSON with retries. One per connector run.
 
-    def __init__(self, headers: dict[str, str], policy: RetryPolicy | None = None, timeout_s: float = 30.0):
+    `auth` is either static headers (a bearer token, Basic) or an `httpx.Auth` that signs each request
+    as it is sent (NetSuite TBA), so retries are signed afresh. `retries` counts retried attempts.
+    """
+
+    def __init__(
+        self,
+        auth: dict[str, str] | httpx.Auth | None = None,
+        policy: RetryPolicy | None = None,
+        timeout_s: float = 30.0,
+    ):
         self.policy = policy or RetryPolicy()
-        self.client = httpx.Client(headers=headers, timeout=timeout_s)
+        if isinstance(auth, httpx.Auth):
+            self.client = httpx.Client(auth=auth, timeout=timeout_s)
+        else:
+            self.client = httpx.Client(headers=auth or {}, timeout=timeout_s)
         self.retries = 0
 
     def close(self) -> None:

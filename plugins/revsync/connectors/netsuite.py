@@ -1,11 +1,15 @@
 """NetSuite: SuiteQL over the `customer` and `transaction` views, offset-paged and ordered by id.
 
-Auth is the OAuth 2.0 style bearer token; OAuth 1.0 TBA signing is not implemented yet.
+Auth is OAuth 1.0 TBA (HMAC-SHA256, revsync.connectors.oauth1) when the TBA credentials are given,
+else the OAuth 2.0 style bearer token.
 """
 
 from __future__ import annotations
 
+import httpx
+
 from revsync.connectors.base import Connector, Stream, SuiteQLOffset
+from revsync.connectors.oauth1 import TokenAuth
 
 PAGER = SuiteQLOffset(limit=1000)
 SUITEQL = "/services/rest/query/v1/suiteql"
@@ -30,8 +34,15 @@ def streams(pager: SuiteQLOffset = PAGER) -> tuple[Stream, ...]:
     return (_stream("customer", "customer", pager=pager), *txn)
 
 
-def auth(credentials: dict[str, str]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {credentials['bearer']}"}
+def auth(credentials: dict[str, str]) -> dict[str, str] | httpx.Auth:
+    """OAuth 1.0 TBA (HMAC-SHA256) when the TBA credentials are all there, else the OAuth 2.0 bearer."""
+    tba = ("account", "consumer_key", "consumer_secret", "token_id", "token_secret")
+    if all(credentials.get(key) for key in tba):
+        account, consumer_key, consumer_secret, token_id, token_secret = (credentials[k] for k in tba)
+        return TokenAuth(account.upper(), consumer_key, consumer_secret, token_id, token_secret)
+    if credentials.get("bearer"):
+        return {"Authorization": f"Bearer {credentials['bearer']}"}
+    raise ValueError(f"netsuite credentials need {', '.join(tba)} (TBA) or bearer")
 
 
 CONNECTOR = Connector("netsuite", streams(), auth)
