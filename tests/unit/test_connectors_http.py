@@ -1,4 +1,4 @@
-"""The fetcher's retry policy and auth against a tiny scripted HTTP server on loopback.
+"""The fetcher's retry policy, pacing and auth against a tiny scripted HTTP server on loopback.
 
 Real sockets, no mocks. The server records each request's headers plus `:path` and `:at` (when it
 arrived, monotonic), so tests can check what was signed and how long the fetcher held back.
@@ -6,6 +6,7 @@ arrived, monotonic), so tests can check what was signed and how long the fetcher
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,11 +17,11 @@ import pytest
 from oauthlib.oauth1.rfc5849 import signature as oauth_sig
 from oauthlib.oauth1.rfc5849 import utils as oauth_utils
 
-from revsync.connectors.http import Fetcher, RetryPolicy, SourceError
+from revsync.connectors.http import Fetcher, Pacer, RetryPolicy, SourceError, rate_budgets
 from revsync.connectors.oauth1 import TokenAuth
 
 SECRET = "sk_test_do_not_leak"
-FAST = RetryPolicy(max_attempts=4, max_total_s=5, base_delay_s=0.01, max_delay_s=0.05)
+FAST = RetryPolicy(max_attempts=4, max_total_s=5, base_delay_s=0.01, max_delay_s=0.05, max_pace_s=2)
 
 
 def _serve(script: list[tuple[int, dict, bytes]]):
@@ -127,3 +128,97 @@ def test_client_error_with_httpx_auth_keeps_secrets_out(scripted):
     with Fetcher(auth, FAST) as fetch, pytest.raises(SourceError) as err:
         fetch.get_json(url)
     assert err.value.last_status == 401 and SECRET not in str(err.value) and SECRET not in repr(auth)
+
+
+# -- pacing from rate-limit headers ----------------------------------------------------------------
+def _hubspot(remaining: int, limit: int = 3, interval_ms: int = 600) -> dict[str, str]:
+    return {
+        "X-HubSpot-RateLimit-Max": str(limit),
+        "X-HubSpot-RateLimit-Remaining": str(remaining),
+        "X-HubSpot-RateLimit-Interval-Milliseconds": str(interval_ms),
+        "X-HubSpot-RateLimit-Daily": "500000",
+        "X-HubSpot-RateLimit-Daily-Remaining": "499000",
+    }
+
+
+def test_pacing_waits_for_the_window_when_remaining_hits_zero(scripted, caplog):
+    """HubSpot 3 per 600 ms: after the third call (Remaining 0) the fourth waits for the first to age out."""
+    ok = b'{"results": []}'
+    url, seen = scripted([(200, _hubspot(r), ok) for r in (2, 1, 0)] + [(200, _hubspot(2), ok)])
+    caplog.set_level(logging.INFO, logger="revsync.connectors.http")
+    with Fetcher({"Authorization": f"Bearer {SECRET}"}, FAST) as fetch:
+        for _ in range(4):
+            fetch.get_json(url)
+        assert fetch.paced == 1 and fetch.retries == 0
+        assert 0.3 < fetch.paced_s < 0.7
+    assert seen[3][":at"] - seen[0][":at"] >= 0.6  # the window of the first request had passed
+    assert seen[2][":at"] - seen[0][":at"] < 0.3  # the first three went at once
+    assert "pacing GET" in caplog.text and "hubspot budget spent (0 of 3 left)" in caplog.text
+    assert SECRET not in caplog.text
+
+
+def test_no_pacing_while_budget_remains(scripted):
+    url, seen = scripted([(200, _hubspot(5, limit=10, interval_ms=10_000), b"{}")])
+    started = time.monotonic()
+    with Fetcher({}, FAST) as fetch:
+        for _ in range(5):
+            fetch.get_json(url)
+        assert fetch.paced == 0
+    assert len(seen) == 5 and time.monotonic() - started < 0.5
+
+
+def test_pacing_follows_a_reset_header(scripted):
+    """Zendesk: `X-Rate-Limit-Remaining: 0` with `ratelimit-reset: 1` holds the next call ~1 s."""
+    spent = {"X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "0", "ratelimit-reset": "1"}
+    url, seen = scripted([(200, spent, b"{}"), (200, {"X-Rate-Limit-Remaining": "699"}, b"{}")])
+    with Fetcher({}, FAST) as fetch:
+        fetch.get_json(url)
+        fetch.get_json(url)
+        assert fetch.paced == 1
+    assert 1.0 <= seen[1][":at"] - seen[0][":at"] < 1.5
+
+
+def test_pacing_wait_is_bounded(scripted):
+    """A reset an hour away (generic `X-RateLimit-Reset` as a unix time) waits only `max_pace_s`."""
+    reset = str(int(time.time()) + 3600)
+    spent = {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+    url, seen = scripted([(200, spent, b"{}")])
+    policy = RetryPolicy(max_attempts=2, max_total_s=5, max_pace_s=0.2)
+    with Fetcher({}, policy) as fetch:
+        fetch.get_json(url)
+        fetch.get_json(url)
+        assert fetch.paced == 1 and fetch.paced_s <= 0.2
+    assert seen[1][":at"] - seen[0][":at"] < 0.5
+
+
+def test_pacing_can_be_switched_off(scripted):
+    url, _ = scripted([(200, _hubspot(0, interval_ms=10_000), b"{}")])
+    with Fetcher({}, RetryPolicy(pace=False)) as fetch:
+        fetch.get_json(url)
+        fetch.get_json(url)
+        assert fetch.paced == 0
+
+
+def test_rate_budgets_read_each_vendors_headers():
+    budgets = rate_budgets(httpx.Headers(_hubspot(7, limit=100, interval_ms=10_000)))
+    assert [(b.family, b.remaining, b.limit, b.window_s, b.reset_s) for b in budgets] == [
+        ("hubspot", 7, 100, 10.0, None)
+    ]
+    zendesk = rate_budgets(httpx.Headers({"X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "12"}))
+    assert [(b.family, b.remaining, b.limit, b.window_s) for b in zendesk] == [
+        ("x-rate-limit", 12, 700, 60.0)
+    ]
+    freshdesk = rate_budgets(httpx.Headers({"X-RateLimit-Total": "400", "X-RateLimit-Remaining": "3"}))
+    assert [(b.family, b.remaining, b.limit) for b in freshdesk] == [("x-ratelimit", 3, 400)]
+    epoch = rate_budgets(
+        httpx.Headers({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 30)})
+    )
+    assert 28 <= epoch[0].reset_s <= 30
+    assert rate_budgets(httpx.Headers({"Request-Id": "req_1"})) == []  # Stripe sends none
+
+
+def test_a_shared_budget_waits_the_whole_window():
+    """Remaining 0 of 700 after one request of ours: others spent the rest, so the full minute is waited."""
+    pacer = Pacer(RetryPolicy(max_pace_s=120))
+    pacer.observe(httpx.Headers({"X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "0"}))
+    assert 59.9 < pacer.hold() <= 60.05
