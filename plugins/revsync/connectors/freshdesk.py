@@ -13,14 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from revsync.connectors.base import Connector, Paginator, Request, Stream
-
-try:  # the engine parses record cursors once incremental extraction lands; until then it compares text
-    from revsync.connectors.base import iso_datetime
-
-    CURSOR = {"cursor_parser": iso_datetime}
-except ImportError:  # pragma: no cover - the engine before cursor parsers
-    CURSOR = {}
+from revsync.connectors.base import Connector, Paginator, Request, Stream, iso_datetime
 
 _LINK = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]*)*)")
 _REL = re.compile(r"""rel\s*=\s*"?([^";]*)"?""")
@@ -57,7 +50,14 @@ EVERY_TICKET = {"updated_since": "1970-01-01T00:00:00Z", "order_by": "created_at
 
 def _stream(name: str, **params: str) -> Stream:
     return Stream(
-        name, f"/api/v2/{name}", "id", PAGER, None, cursor_field="updated_at", params=params, **CURSOR
+        name,
+        f"/api/v2/{name}",
+        "id",
+        PAGER,
+        None,
+        cursor_field="updated_at",
+        params=params,
+        cursor_parser=iso_datetime,
     )
 
 
