@@ -6,12 +6,18 @@ else the OAuth 2.0 style bearer token.
 
 from __future__ import annotations
 
+from datetime import timedelta, timezone
+
 import httpx
 
-from revsync.connectors.base import Connector, Stream, SuiteQLOffset
+from revsync.connectors.base import Connector, Stream, SuiteQLOffset, local_datetime
+from revsync.connectors.incremental import SuiteQLModified
 from revsync.connectors.oauth1 import TokenAuth
 
 PAGER = SuiteQLOffset(limit=1000)
+# SuiteQL returns datetimes as wall-clock time in the account's zone (the sandbox's: fixed -08:00).
+ACCOUNT_ZONE = timezone(timedelta(hours=-8))
+AMOUNTS = ("foreigntotal", "foreignamountremaining")
 SUITEQL = "/services/rest/query/v1/suiteql"
 TRANSACTION_TYPES = {
     "salesOrder": "SalesOrd",
@@ -23,7 +29,21 @@ TRANSACTION_TYPES = {
 
 def _stream(name: str, view: str, where: str | None = None, pager: SuiteQLOffset = PAGER) -> Stream:
     query = {"from": view, **({"where": where} if where else {})}
-    return Stream(name, SUITEQL, "id", pager, "items", cursor_field="lastmodifieddate", params=query)
+    contract = {"id": "integer", "lastmodifieddate": "timestamp"}
+    if view == "transaction":
+        contract |= dict.fromkeys(AMOUNTS, "number")
+    return Stream(
+        name,
+        SUITEQL,
+        "id",
+        pager,
+        "items",
+        cursor_field="lastmodifieddate",
+        params=query,
+        incremental=SuiteQLModified(ACCOUNT_ZONE),
+        cursor_parser=local_datetime(ACCOUNT_ZONE),
+        contract=contract,
+    )
 
 
 def streams(pager: SuiteQLOffset = PAGER) -> tuple[Stream, ...]:
