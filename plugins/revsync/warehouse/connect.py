@@ -1,0 +1,62 @@
+"""Where the warehouse lives and how a process gets it: DuckDB lets one process write a file at a time,
+so writers take an advisory file lock beside it and wait their turn instead of failing."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WAREHOUSE = ".revsync/warehouse.duckdb"
+LOCK_POLL_S = 0.2
+
+
+class WarehouseBusy(TimeoutError):
+    pass
+
+
+def warehouse_path() -> Path:
+    """`REVSYNC_WAREHOUSE`, else .revsync/warehouse.duckdb under the working directory."""
+    return Path(os.environ.get("REVSYNC_WAREHOUSE", DEFAULT_WAREHOUSE)).absolute()
+
+
+@contextmanager
+def open_warehouse(
+    path: Path | str | None = None, wait_s: float = 600.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection to the warehouse, held under an exclusive lock for the block's duration."""
+    target = Path(path) if path is not None else warehouse_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(target.name + ".lock"), "a+") as lock:
+        deadline = time.monotonic() + wait_s
+        waited = False
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise WarehouseBusy(
+                        f"the warehouse {target} stayed locked by another writer for {wait_s:.0f}s; "
+                        "check for a stuck task holding it (`fuser` on the .lock file)"
+                    ) from None
+                if not waited:
+                    log.info("waiting for the warehouse lock on %s", target)
+                    waited = True
+                time.sleep(LOCK_POLL_S)
+        try:
+            con = duckdb.connect(str(target))
+            try:
+                yield con
+            finally:
+                con.close()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
