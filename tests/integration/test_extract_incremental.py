@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from revsync.connectors.load import Window, load_source
-from revsync.connectors.registry import CONNECTORS
+from revsync.connectors.registry import CONNECTORS, get
 
 pytestmark = pytest.mark.integration
 
@@ -110,3 +110,44 @@ def test_full_refresh_lands_nothing_new_and_start_cursor_rereads_a_window(sandbo
     assert {s: (r.rows, r.unchanged) for s, r in rewound.items()} == {
         s: (0, r.rows) for s, r in first.items()
     }
+
+
+OPTIONAL_CHANGE_TABLES = {
+    ("chargebee", "customers"): "stripe_customers",
+    ("chargebee", "subscriptions"): "stripe_subscriptions",
+    ("chargebee", "invoices"): "stripe_invoices",
+    ("freshdesk", "contacts"): "zendesk_users",
+    ("freshdesk", "tickets"): "zendesk_tickets",
+}
+
+
+def test_optional_sources_read_changes_through_their_since_filters(
+    start_sandbox_factory, world_copy, tmp_path
+):
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    with start_sandbox_factory(world_copy) as server:
+
+        def run(batch_id: str) -> dict[tuple[str, str], int]:
+            out = {}
+            for name in ("chargebee", "freshdesk"):
+                creds = server.creds(name)
+                for stream, result in load_source(
+                    con, get(name), server.base_url(name), creds, batch_id
+                ).items():
+                    out[(name, stream)] = result.rows
+            return out
+
+        run("b1")
+        step_started = int(time.time())
+        server.admin("advance", method="POST", minutes=60, events=60)
+        changed = server.admin("counts", changed_since=step_started)
+        second = run("b2")
+        third = run("b3")
+        companies = server.admin("counts")["zendesk_organizations"]
+    assert {k: second[k] for k in OPTIONAL_CHANGE_TABLES} == {
+        k: changed[t] for k, t in OPTIONAL_CHANGE_TABLES.items()
+    }
+    # Freshdesk companies have no changed-since filter: each run reads them all, and only versions not
+    # landed yet land. The sandbox's `advance` ages every timestamp, so after it every company is new.
+    assert second[("freshdesk", "companies")] == companies
+    assert third == dict.fromkeys(third, 0)

@@ -2,7 +2,7 @@
 
 Items arrive wrapped (`{"customer": {...}}`): each stream's record selector unwraps them, and its
 cursor is the raw item's `<resource>.updated_at` (unix seconds). Lists are asked for in
-`updated_at` order with deleted records included, the order an incremental read would use.
+`updated_at` order with deleted records included; incremental runs add `updated_at[after]`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import base64
 from dataclasses import dataclass, replace
 
 from revsync.connectors.base import Connector, Paginator, Request, Stream
+from revsync.connectors.incremental import ParamSince
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ def _stream(name: str, resource: str) -> Stream:
         cursor_field=f"{resource}.updated_at",
         params=dict(PARAMS),
         record_selector=resource,
+        incremental=ParamSince("updated_at[after]", exclusive=True),
+        contract={"updated_at": "integer"},
     )
 
 

@@ -2,7 +2,8 @@
 
 Bodies are bare JSON arrays. The ticket list holds only the last 30 days' tickets unless asked for
 `updated_since`, so the tickets stream asks for everything since the epoch, oldest created first (a
-ticket updated mid-load then keeps its page). Cursors are `updated_at` (ISO 8601).
+ticket updated mid-load then keeps its page). Cursors are `updated_at` (ISO 8601); incremental runs
+narrow tickets by `updated_since` and contacts by `_updated_since`; companies have no such filter.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from revsync.connectors.base import Connector, Paginator, Request, Stream, iso_datetime
+from revsync.connectors.incremental import Incremental, ParamSince
 
 _LINK = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]*)*)")
 _REL = re.compile(r"""rel\s*=\s*"?([^";]*)"?""")
@@ -48,7 +50,7 @@ PAGER = LinkHeader(per_page=100)
 EVERY_TICKET = {"updated_since": "1970-01-01T00:00:00Z", "order_by": "created_at", "order_type": "asc"}
 
 
-def _stream(name: str, **params: str) -> Stream:
+def _stream(name: str, incremental: Incremental | None = None, **params: str) -> Stream:
     return Stream(
         name,
         f"/api/v2/{name}",
@@ -58,6 +60,8 @@ def _stream(name: str, **params: str) -> Stream:
         cursor_field="updated_at",
         params=params,
         cursor_parser=iso_datetime,
+        incremental=incremental,
+        contract={"id": "integer", "updated_at": "timestamp"},
     )
 
 
@@ -69,6 +73,10 @@ def auth(credentials: dict[str, str]) -> dict[str, str]:
 
 CONNECTOR = Connector(
     "freshdesk",
-    (_stream("companies"), _stream("contacts"), _stream("tickets", **EVERY_TICKET)),
+    (
+        _stream("companies"),  # no changed-since filter on the list: every run reads it whole
+        _stream("contacts", ParamSince("_updated_since", iso=True)),
+        _stream("tickets", ParamSince("updated_since", iso=True), **EVERY_TICKET),
+    ),
     auth,
 )

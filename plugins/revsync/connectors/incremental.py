@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from revsync.connectors.base import (
     HubSpotSearchWindow,
@@ -155,3 +155,18 @@ class SuiteQLModified(Incremental):
     def _literal(self, epoch: int) -> str:
         wall = datetime.fromtimestamp(epoch, self.zone).strftime("%Y-%m-%d %H:%M:%S")
         return f"TO_TIMESTAMP('{wall}', 'YYYY-MM-DD HH24:MI:SS')"
+
+
+@dataclass(frozen=True)
+class ParamSince(Incremental):
+    """The list itself filtered by a "changed since" query parameter (Chargebee `updated_at[after]`,
+    Freshdesk `updated_since`), as epoch seconds or ISO 8601."""
+
+    param: str
+    iso: bool = False
+    exclusive: bool = False  # `after` excludes the bound itself: ask from one second earlier
+
+    def changes(self, stream: Stream, since: int, until: int | None) -> Stream:
+        bound = max(since - self.exclusive, 0)
+        value = datetime.fromtimestamp(bound, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if self.iso else bound
+        return replace(stream, params={**stream.params, self.param: value})

@@ -27,8 +27,6 @@ from revsync.warehouse.landing import land, read_cursor
 log = logging.getLogger(__name__)
 
 DEFAULT_SCHEDULE = "*/15 * * * *"
-CORE_SOURCES = ("stripe", "hubspot", "zendesk", "netsuite")
-OPTIONAL_SOURCES = ("chargebee", "freshdesk")
 
 
 def asset_uri(source: str) -> str:
@@ -36,21 +34,12 @@ def asset_uri(source: str) -> str:
 
 
 def enabled_sources(environ: dict[str, str] | None = None) -> list[str]:
-    """The core four, plus an optional source when its connection is configured through the environment
+    """The core sources, plus an optional one when its connection is configured through the environment
     (`AIRFLOW_CONN_<SOURCE>_DEFAULT`) or named in `REVSYNC_EXTRA_SOURCES` (for connections kept in the
     metadata database or a secrets backend, which parsing must not query)."""
     env = os.environ if environ is None else environ
     extra = {s.strip() for s in env.get("REVSYNC_EXTRA_SOURCES", "").split(",") if s.strip()}
-    optional = [s for s in OPTIONAL_SOURCES if f"AIRFLOW_CONN_{s.upper()}_DEFAULT" in env or s in extra]
-    return [s for s in (*CORE_SOURCES, *optional) if _registered(s)]
-
-
-def _registered(source: str) -> bool:
-    try:
-        registry.get(source)
-    except KeyError:
-        return False
-    return True
+    return list(registry.available(lambda s: f"AIRFLOW_CONN_{s.upper()}_DEFAULT" in env or s in extra))
 
 
 def parse_start_cursor(value: Any) -> int | None:
