@@ -19,6 +19,7 @@ neither loses nor duplicates rows, whichever batch it reruns.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from revsync.connectors.contract import problem
 
 log = logging.getLogger(__name__)
 
-CHUNK_ROWS = 5000
+CHUNK_ROWS = int(os.environ.get("REVSYNC_LANDING_CHUNK_ROWS", "5000"))  # rows staged per insert
 STATE = "revsync_state"
 RAW_COLUMNS = (
     "record JSON, _pk VARCHAR, _loaded_at TIMESTAMP, _batch_id VARCHAR, _source_url VARCHAR,"
