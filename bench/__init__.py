@@ -13,4 +13,5 @@ BENCHMARKS: list[str] = [
     "bench.cli:cli_startup",
     "bench.sandbox:sandbox_list_throughput",
     "bench.sandbox:sandbox_generate",
+    "bench.extract:extract_throughput",
 ]
