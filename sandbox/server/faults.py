@@ -22,6 +22,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Send
 
 VENDORS = ("stripe", "hubspot", "zendesk", "netsuite")
+READ_ONLY_POSTS = ("/suiteql", "/search", "/batch/read")
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,8 @@ class FaultInjector:
             self.injected[vendor]["slow"] += 1
             await asyncio.sleep(profile.slow_seconds)
 
-        is_list_page = request.method == "GET"
+        # reads: GETs, and the POSTs that only query (SuiteQL, CRM search)
+        is_list_page = request.method == "GET" or request.url.path.endswith(READ_ONLY_POSTS)
         request.state.fault_duplicate = (
             is_list_page and self._roll(rolled, "duplicate") < profile.duplicate_rate
         )

@@ -71,6 +71,17 @@ def test_429_honours_retry_after_then_succeeds(scripted):
     assert seen[0]["Authorization"] == f"Bearer {SECRET}"
 
 
+def test_503_with_retry_after_waits_that_long_beyond_the_backoff_cap(scripted):
+    """A maintenance window: the server says when to come back; the fetcher waits rather than burning
+    its attempts on a backoff capped below the outage."""
+    url, seen = scripted([(503, {"Retry-After": "1"}, b"maintenance"), (200, {}, b'{"ok": true}')])
+    started = time.monotonic()
+    with Fetcher({}, FAST) as fetch:
+        assert fetch.get_json(url) == {"ok": True}
+    assert time.monotonic() - started >= 1.0 > FAST.max_delay_s
+    assert len(seen) == 2
+
+
 def test_5xx_and_truncated_json_are_retried(scripted):
     url, _ = scripted([(503, {}, b"down"), (200, {}, b'{"data": [1, 2'), (200, {}, b'{"data": []}')])
     with Fetcher({}, FAST) as fetch:

@@ -203,8 +203,8 @@ def _classify(response: httpx.Response) -> Any:
     """Return the parsed JSON body; raise `_Retryable` (worth another try) or `_Fatal` (not)."""
     if response.status_code == 429:
         raise _Retryable(429, "rate limited", _retry_after(response))
-    if response.status_code >= 500:
-        raise _Retryable(response.status_code, f"server error {response.status_code}")
+    if response.status_code >= 500:  # a 503 may say when to come back (maintenance windows)
+        raise _Retryable(response.status_code, f"server error {response.status_code}", _retry_after(response))
     if response.status_code >= 400:
         raise _Fatal(response.status_code, f"client error {response.status_code}: {response.text[:300]}")
     try:
