@@ -11,7 +11,7 @@ from importlib import metadata
 
 import typer
 
-from revsync import __version__
+from revsync import __version__, extract_cli
 
 app = typer.Typer(
     name="revsync",
@@ -52,6 +52,10 @@ def demo(
         err=True,
     )
     raise typer.Exit(code=1)
+
+
+app.command()(extract_cli.extract)
+app.command()(extract_cli.connections)
 
 
 def _load_sandbox_app() -> typer.Typer | None:
