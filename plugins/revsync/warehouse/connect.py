@@ -15,7 +15,6 @@ import duckdb
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WAREHOUSE = ".revsync/warehouse.duckdb"
 LOCK_POLL_S = 0.2
 
 
@@ -24,8 +23,10 @@ class WarehouseBusy(TimeoutError):
 
 
 def warehouse_path() -> Path:
-    """`REVSYNC_WAREHOUSE`, else .revsync/warehouse.duckdb under the working directory."""
-    return Path(os.environ.get("REVSYNC_WAREHOUSE", DEFAULT_WAREHOUSE)).absolute()
+    """`REVSYNC_WAREHOUSE`, else warehouse.duckdb in `REVSYNC_HOME` (default .revsync/ here)."""
+    if os.environ.get("REVSYNC_WAREHOUSE"):
+        return Path(os.environ["REVSYNC_WAREHOUSE"]).absolute()
+    return (Path(os.environ.get("REVSYNC_HOME", ".revsync")) / "warehouse.duckdb").absolute()
 
 
 @contextmanager
