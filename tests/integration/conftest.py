@@ -94,23 +94,29 @@ def small_world(tmp_path_factory) -> Path:
     return world_dir
 
 
+@pytest.fixture(scope="session")
+def copy_small_world(small_world):
+    """`copy(target)`: put a private copy of the small world in the (new or empty) folder `target`."""
+
+    def copy(target: Path) -> Path:
+        target.mkdir(exist_ok=True)
+        for name in ("world.duckdb", "ground_truth.jsonl"):
+            shutil.copy(small_world / name, target / name)
+        return target
+
+    return copy
+
+
 @pytest.fixture
-def world_copy(small_world, tmp_path) -> Path:
+def world_copy(copy_small_world, tmp_path) -> Path:
     """A private copy of the small world that a test may change."""
-    target = tmp_path / "world"
-    target.mkdir()
-    for name in ("world.duckdb", "ground_truth.jsonl"):
-        shutil.copy(small_world / name, target / name)
-    return target
+    return copy_small_world(tmp_path / "world")
 
 
 @pytest.fixture(scope="session")
-def sandbox(small_world, tmp_path_factory) -> Iterator[Sandbox]:
+def sandbox(copy_small_world, tmp_path_factory) -> Iterator[Sandbox]:
     """The session's sandbox (faults none) on a copy of the small world."""
-    world_dir = tmp_path_factory.mktemp("served_world")
-    for name in ("world.duckdb", "ground_truth.jsonl"):
-        shutil.copy(small_world / name, world_dir / name)
-    with start_sandbox(world_dir) as running:
+    with start_sandbox(copy_small_world(tmp_path_factory.mktemp("served_world"))) as running:
         yield running
 
 

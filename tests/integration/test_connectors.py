@@ -17,30 +17,11 @@ from revsync.connectors.http import RetryPolicy
 from revsync.connectors.load import Window, load_source
 from revsync.connectors.registry import CONNECTORS
 from revsync.warehouse.landing import raw_table
+from sandbox.world.streams import STREAM_TABLES
 
 pytestmark = pytest.mark.integration
 
-# (source, stream) -> the sandbox world table it must match row for row.
-WORLD_TABLES = {
-    ("stripe", "customers"): "stripe_customers",
-    ("stripe", "subscriptions"): "stripe_subscriptions",
-    ("stripe", "invoices"): "stripe_invoices",
-    ("stripe", "charges"): "stripe_charges",
-    ("stripe", "credit_notes"): "stripe_credit_notes",
-    ("stripe", "products"): "stripe_products",
-    ("stripe", "prices"): "stripe_prices",
-    ("hubspot", "companies"): "hubspot_companies",
-    ("hubspot", "contacts"): "hubspot_contacts",
-    ("hubspot", "deals"): "hubspot_deals",
-    ("zendesk", "organizations"): "zendesk_organizations",
-    ("zendesk", "users"): "zendesk_users",
-    ("zendesk", "tickets"): "zendesk_tickets",
-    ("netsuite", "customer"): "netsuite_customers",
-    ("netsuite", "salesOrder"): "netsuite_sales_orders",
-    ("netsuite", "invoice"): "netsuite_invoices",
-    ("netsuite", "customerPayment"): "netsuite_customer_payments",
-    ("netsuite", "creditMemo"): "netsuite_credit_memos",
-}
+WORLD_TABLES = {key: table for key, table in STREAM_TABLES.items() if key[0] in CONNECTORS}
 
 
 def _counts(con, source: str, batch_id: str) -> dict[str, tuple[int, int]]:

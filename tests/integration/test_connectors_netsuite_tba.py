@@ -16,18 +16,12 @@ from revsync.connectors.load import load_source
 from revsync.connectors.oauth1 import TokenAuth
 from revsync.connectors.registry import CONNECTORS
 from revsync.warehouse.landing import raw_table
+from sandbox.world.streams import tables_of
 
 pytestmark = pytest.mark.integration
 
 TBA_KEYS = ("account", "consumer_key", "consumer_secret", "token_id", "token_secret")
-# stream -> the sandbox world table it must match row for row.
-WORLD_TABLES = {
-    "customer": "netsuite_customers",
-    "salesOrder": "netsuite_sales_orders",
-    "invoice": "netsuite_invoices",
-    "customerPayment": "netsuite_customer_payments",
-    "creditMemo": "netsuite_credit_memos",
-}
+WORLD_TABLES = tables_of("netsuite")  # stream -> the world table it must match row for row
 
 
 def _tba_only(sandbox) -> dict[str, str]:

@@ -20,6 +20,7 @@ from revsync.connectors.base import Connector, HubSpotAfter
 from revsync.connectors.http import RetryPolicy
 from revsync.connectors.load import load_source
 from revsync.warehouse.landing import raw_table
+from sandbox.world.streams import tables_of
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ SMALL_PAGES = Connector(
     tuple(replace(s, paginator=HubSpotAfter(limit=PAGE)) for s in hubspot.CONNECTOR.streams),
     hubspot.auth,
 )
-WORLD_TABLES = {"companies": "hubspot_companies", "contacts": "hubspot_contacts", "deals": "hubspot_deals"}
+WORLD_TABLES = tables_of("hubspot")
 
 
 def _full_load(start_sandbox_factory, world_dir, warehouse, policy, caplog) -> dict:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -17,46 +16,26 @@ import duckdb
 import pytest
 
 from revsync.orchestration.connections import sandbox_environment
+from sandbox.world.streams import tables_of
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 SOURCES = ("stripe", "hubspot", "zendesk", "netsuite")
-WORLD_TABLES = {
-    "stripe": {
-        "customers": "stripe_customers",
-        "subscriptions": "stripe_subscriptions",
-        "invoices": "stripe_invoices",
-        "charges": "stripe_charges",
-        "credit_notes": "stripe_credit_notes",
-        "products": "stripe_products",
-        "prices": "stripe_prices",
-    },
-    "hubspot": {"companies": "hubspot_companies", "contacts": "hubspot_contacts", "deals": "hubspot_deals"},
-    "zendesk": {
-        "organizations": "zendesk_organizations",
-        "users": "zendesk_users",
-        "tickets": "zendesk_tickets",
-    },
-    "netsuite": {
-        "customer": "netsuite_customers",
-        "salesOrder": "netsuite_sales_orders",
-        "invoice": "netsuite_invoices",
-        "customerPayment": "netsuite_customer_payments",
-        "creditMemo": "netsuite_credit_memos",
-    },
-}
+WORLD_TABLES = {source: tables_of(source) for source in SOURCES}
 
 
 class Airflow:
     def __init__(self, home: Path, env: dict[str, str]):
         self.home, self.env = home, env
+        self.output: list[str] = []  # every command's stdout and stderr: `dags test` logs the tasks there
 
     def run(self, *args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
         done = subprocess.run(
             [AIRFLOW, *args], env=self.env, cwd=self.home, capture_output=True, text=True, timeout=timeout
         )
+        self.output.append(done.stdout + done.stderr)
         if check and done.returncode != 0:
             raise AssertionError(
                 f"airflow {' '.join(args)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
@@ -72,11 +51,8 @@ class Airflow:
 
 
 @pytest.fixture(scope="module")
-def dag_sandbox(small_world, tmp_path_factory, start_sandbox_factory):
-    world = tmp_path_factory.mktemp("dag_world")
-    for name in ("world.duckdb", "ground_truth.jsonl"):
-        shutil.copy(small_world / name, world / name)
-    with start_sandbox_factory(world) as server:
+def dag_sandbox(copy_small_world, tmp_path_factory, start_sandbox_factory):
+    with start_sandbox_factory(copy_small_world(tmp_path_factory.mktemp("dag_world"))) as server:
         yield server
 
 
@@ -190,3 +166,31 @@ def test_a_run_with_a_failed_stream_emits_no_asset(full_loads, airflow):
     assert state == "failed" and failed == 3, done.stdout[-2000:]
     assert airflow.asset_events("hubspot") == events_before
     assert "pat-na1-wrong-token" not in done.stdout + done.stderr  # Airflow masks connection secrets
+
+
+def test_no_secret_in_task_logs_xcom_or_warehouse(full_loads, airflow, dag_sandbox):
+    secrets = [
+        value
+        for vendor in SOURCES
+        for key, value in dag_sandbox.creds(vendor).items()
+        if key not in ("email", "account", "subdomain", "site", "domain") and len(value) >= 8
+    ]
+    assert len(secrets) >= 6
+    logs = "\n".join(airflow.output)
+    assert "stripe.invoices: fetched" in logs  # the task logs are there to search
+    with sqlite3.connect(airflow.home / "airflow.db") as db:
+        xcoms = "\n".join(str(v) for (v,) in db.execute("select value from xcom").fetchall())
+    assert "landed" in xcoms
+    con = duckdb.connect(airflow.env["REVSYNC_WAREHOUSE"], read_only=True)
+    try:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE'"
+        ).fetchall()
+        warehouse = "\n".join(
+            str(con.execute(f'select string_agg(t::varchar, \'\n\') from "{s}"."{t}" t').fetchone()[0])
+            for s, t in tables
+        )
+    finally:
+        con.close()
+    for secret in secrets:
+        assert secret not in logs and secret not in xcoms and secret not in warehouse

@@ -10,30 +10,12 @@ import pytest
 
 from revsync.connectors.load import Window, load_source
 from revsync.connectors.registry import CONNECTORS, get
+from sandbox.world.streams import STREAM_TABLES
 
 pytestmark = pytest.mark.integration
 
-# (source, stream) -> world table whose rows written since a time are that stream's changes.
-CHANGE_TABLES = {
-    ("stripe", "customers"): "stripe_customers",
-    ("stripe", "subscriptions"): "stripe_subscriptions",
-    ("stripe", "invoices"): "stripe_invoices",
-    ("stripe", "charges"): "stripe_charges",
-    ("stripe", "credit_notes"): "stripe_credit_notes",
-    ("stripe", "products"): "stripe_products",
-    ("stripe", "prices"): "stripe_prices",
-    ("hubspot", "companies"): "hubspot_companies",
-    ("hubspot", "contacts"): "hubspot_contacts",
-    ("hubspot", "deals"): "hubspot_deals",
-    ("zendesk", "organizations"): "zendesk_organizations",
-    ("zendesk", "users"): "zendesk_users",
-    ("zendesk", "tickets"): "zendesk_tickets",
-    ("netsuite", "customer"): "netsuite_customers",
-    ("netsuite", "salesOrder"): "netsuite_sales_orders",
-    ("netsuite", "invoice"): "netsuite_invoices",
-    ("netsuite", "customerPayment"): "netsuite_customer_payments",
-    ("netsuite", "creditMemo"): "netsuite_credit_memos",
-}
+# (source, stream) -> world table whose rows written since a time are that stream's changes
+CHANGE_TABLES = {key: table for key, table in STREAM_TABLES.items() if key[0] in CONNECTORS}
 
 
 def _extract(con, server, batch_id: str) -> dict[tuple[str, str], tuple[str, int]]:
@@ -113,11 +95,9 @@ def test_full_refresh_lands_nothing_new_and_start_cursor_rereads_a_window(sandbo
 
 
 OPTIONAL_CHANGE_TABLES = {
-    ("chargebee", "customers"): "stripe_customers",
-    ("chargebee", "subscriptions"): "stripe_subscriptions",
-    ("chargebee", "invoices"): "stripe_invoices",
-    ("freshdesk", "contacts"): "zendesk_users",
-    ("freshdesk", "tickets"): "zendesk_tickets",
+    key: table
+    for key, table in STREAM_TABLES.items()
+    if key[0] == "chargebee" or key in (("freshdesk", "contacts"), ("freshdesk", "tickets"))
 }
 
 
