@@ -42,9 +42,7 @@ RAW_COLUMNS = (
 )
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _STAGE = "_landing_batch"
-# json_group_structure type names -> the JSON type they stand for
-_JSON_TYPES = {"UBIGINT": "number", "BIGINT": "number", "DOUBLE": "number", "HUGEINT": "number"}
-_JSON_TYPES |= {"VARCHAR": "string", "BOOLEAN": "boolean", "NULL": "null", "JSON": "mixed"}
+_JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
 
 
 @dataclass
@@ -64,6 +62,7 @@ class LandResult:
     unchanged: int = 0  # keys whose latest landed version is identical
     cursor: int | None = None
     drift: list[Drift] = field(default_factory=list)
+    fields: dict[str, set[str]] = field(default_factory=dict, repr=False)  # top-level field -> JSON types
     bad: list[tuple[str, dict]] = field(default_factory=list, repr=False)  # (reason, record) to quarantine
 
 
@@ -137,7 +136,7 @@ def land(
         for chunk in _chunks(pages, stream, result):
             _stage_chunk(con, chunk)
         _quarantine(con, source, stream.name, batch_id, loaded_at, result)
-        result.drift = _detect_drift(con, source, stream.name, batch_id, loaded_at)
+        result.drift = _detect_drift(con, source, stream.name, batch_id, loaded_at, result.fields)
         _insert_latest_versions(con, table, stream, batch_id, loaded_at, result)
         _upsert_cursor(con, source, stream.name, batch_id, result.cursor, loaded_at)
         con.execute("commit")
@@ -166,6 +165,7 @@ def _chunks(pages: Iterable[Page], stream: Stream, result: LandResult) -> Iterat
     """Group page records into chunks of CHUNK_ROWS; records breaking the contract go to `result.bad`."""
     chunk, ordinal = _Chunk(), 0
     track = stream.cursor_is_change_time
+    shapes: set[tuple] = set()  # distinct (field, type) signatures: most records share a handful
     for page in pages:
         for record, cursor in zip(page.records, page.cursors, strict=True):
             reason = problem(stream, record, cursor)
@@ -173,6 +173,11 @@ def _chunks(pages: Iterable[Page], stream: Stream, result: LandResult) -> Iterat
                 result.bad.append((reason, record))
                 continue
             ordinal += 1
+            shape = tuple((k, type(v)) for k, v in record.items())
+            if shape not in shapes:
+                shapes.add(shape)
+                for name, kind in shape:
+                    result.fields.setdefault(name, set()).add(_JSON_TYPES.get(kind, "null"))
             chunk.records.append(orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode())
             chunk.pks.append(str(record[stream.primary_key]))
             chunk.urls.append(page.source_url)
@@ -248,12 +253,9 @@ def _quarantine(con, source: str, stream: str, batch_id: str, loaded_at: datetim
     result.quarantined = len(bad)
 
 
-def _detect_drift(con, source: str, stream: str, batch_id: str, at: datetime) -> list[Drift]:
+def _detect_drift(con, source: str, stream: str, batch_id: str, at: datetime, fields) -> list[Drift]:
     """Compare the batch's top-level fields and JSON types with the stream's recorded schema."""
-    (structure,) = con.execute(f"select json_group_structure(record::JSON) from {_STAGE}").fetchone()
-    if not structure:
-        return []
-    seen = {k: _json_type(v) for k, v in orjson.loads(structure).items()}
+    seen = {name: _merged(kinds) for name, kinds in fields.items()}
     known = dict(
         con.execute(
             f"select field, json_type from {STATE}.stream_schema where source = ? and stream = ?",
@@ -285,12 +287,12 @@ def _detect_drift(con, source: str, stream: str, batch_id: str, at: datetime) ->
     return drift
 
 
-def _json_type(structure) -> str:
-    if isinstance(structure, dict):
-        return "object"
-    if isinstance(structure, list):
-        return "array"
-    return _JSON_TYPES.get(str(structure), str(structure).lower())
+def _merged(kinds: set[str]) -> str:
+    """One JSON type for a field: nulls do not count; two real types make it `mixed`."""
+    real = kinds - {"null"}
+    if not real:
+        return "null"
+    return real.pop() if len(real) == 1 else "mixed"
 
 
 def _upsert_cursor(con, source: str, stream: str, batch_id: str, cursor: int | None, at: datetime):
