@@ -48,7 +48,7 @@ $(STAMP): requirements.txt pyproject.toml
 	if [ -n "$(UV)" ]; then \
 		echo "setup: using uv ($(UV))"; \
 		[ -x "$(PY)" ] || "$(UV)" venv --allow-existing --python 3.11 "$(VENV)"; \
-		"$(UV)" pip install --python "$(PY)" -r requirements.txt -e .; \
+		"$(UV)" pip install --compile-bytecode --python "$(PY)" -r requirements.txt -e .; \
 	else \
 		echo "setup: uv not found, using $(PYTHON) -m venv + pip"; \
 		[ -x "$(PY)" ] || $(PYTHON) -m venv "$(VENV)"; \
