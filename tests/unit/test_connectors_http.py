@@ -233,3 +233,26 @@ def test_a_shared_budget_waits_the_whole_window():
     pacer = Pacer(RetryPolicy(max_pace_s=120))
     pacer.observe(httpx.Headers({"X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "0"}))
     assert 59.9 < pacer.hold() <= 60.05
+
+
+def test_a_page_that_stays_malformed_fails_the_stream_and_lands_nothing(scripted, tmp_path):
+    """A second page without its record list: retried, then the stream fails with the URL and cursor,
+    and the first page does not land on its own (no silent partial success)."""
+    import duckdb
+
+    from revsync.connectors.base import Connector, Stream, StripeCursor
+    from revsync.connectors.load import load_source
+
+    first = b'{"object": "list", "has_more": true, "data": [{"id": "cus_1", "created": 1}]}'
+    url, seen = scripted([(200, {}, first), (200, {}, b'{"object": "list", "has_more": false}')])
+    base = url.removesuffix("/v1/things")
+    stream = Stream("things", "/v1/things", "id", StripeCursor(), "data", cursor_field="created")
+    connector = Connector("stripe", (stream,), lambda creds: {})
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    with pytest.raises(SourceError) as err:
+        load_source(con, connector, base, {}, "b1", policy=FAST)
+    assert err.value.cursor == "cus_1" and "starting_after=cus_1" in err.value.url
+    assert "malformed page: no list at 'data'" in err.value.reason
+    assert len(seen) == 1 + 3  # the bad page was asked for three times
+    assert con.execute("select count(*) from raw_stripe.things").fetchone()[0] == 0
+    assert con.execute("select count(*) from revsync_state.cursors").fetchone()[0] == 0
