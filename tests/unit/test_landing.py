@@ -3,6 +3,8 @@ atomic batches (no network)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import duckdb
 import pytest
 
@@ -109,6 +111,19 @@ def test_within_a_batch_the_latest_version_wins(fresh_db):
     result = land(fresh_db, "stripe", CUSTOMERS, pages, "b1")
     assert (result.rows, result.duplicates) == (1, 1)
     assert _rows(fresh_db) == [("cus_1", "new", "300")]
+
+
+@pytest.mark.parametrize("newest_first", [True, False])
+def test_equal_cursors_resolve_by_the_stream_order(fresh_db, newest_first):
+    """Two versions with the same change time (two Stripe events in one second): the newer one wins,
+    which is the first to arrive in a newest-first feed and the last in an oldest-first one."""
+    stream = replace(CUSTOMERS, newest_first=newest_first)
+    older, newer = (
+        {"id": "cus_1", "name": "old", "updated": 100},
+        {"id": "cus_1", "name": "new", "updated": 100},
+    )
+    land(fresh_db, "stripe", stream, [_page(*((newer, older) if newest_first else (older, newer)))], "b1")
+    assert _rows(fresh_db) == [("cus_1", "new", "100")]
 
 
 def test_cursor_never_moves_backwards(fresh_db):

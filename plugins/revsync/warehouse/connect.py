@@ -18,8 +18,23 @@ log = logging.getLogger(__name__)
 LOCK_POLL_S = 0.2
 
 
+# DuckDB's default limit is 80 % of RAM; a writer sharing the machine with Airflow, the sandbox and
+# other tasks spills to disk beyond this instead (REVSYNC_DUCKDB_MEMORY_LIMIT, e.g. "2GB").
+MEMORY_LIMIT = os.environ.get("REVSYNC_DUCKDB_MEMORY_LIMIT", "2GB")
+
+
 class WarehouseBusy(TimeoutError):
     pass
+
+
+def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with revsync's memory limit (spilling next to the file beyond it)."""
+    target = Path(path)
+    con = duckdb.connect(str(target), read_only=read_only)
+    con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
+    con.execute(f"set temp_directory = '{target.with_name(target.name + '.tmp')}'")
+    con.execute("set preserve_insertion_order = false")
+    return con
 
 
 def warehouse_path() -> Path:
@@ -54,7 +69,7 @@ def open_warehouse(
                     waited = True
                 time.sleep(LOCK_POLL_S)
         try:
-            con = duckdb.connect(str(target))
+            con = connect(target)
             try:
                 yield con
             finally:

@@ -211,19 +211,39 @@ def _stage_chunk(con: duckdb.DuckDBPyConnection, chunk: _Chunk) -> None:
 
 
 def _insert_latest_versions(con, table: str, stream: Stream, batch_id: str, loaded_at: datetime, result):
-    """Insert each key's latest version in the batch unless the latest landed version is identical."""
-    tie = "asc" if stream.newest_first else "desc"
-    (distinct,) = con.execute(f"select count(distinct _pk) from {_STAGE}").fetchone()
+    """Insert each key's latest version in the batch unless the latest landed version is identical.
+
+    Winners are chosen on narrow columns (key, cursor, arrival) so that no sort or window ever carries
+    the records themselves: a batch of millions of large documents stays within the memory limit.
+    """
+    tie = "-" if stream.newest_first else ""  # equal cursors: the first arrival when newest come first
+    con.execute(
+        f"create or replace temp table _landing_winners as select _pk,"
+        f" arg_max(_ord, (coalesce(_cursor, -1), {tie}_ord)) as _ord from {_STAGE} group by _pk"
+    )
+    (distinct,) = con.execute("select count(*) from _landing_winners").fetchone()
+    (landed_before,) = con.execute(f"select count(*) from (select 1 from {table} limit 1)").fetchone()
+    if landed_before:
+        con.execute(
+            "create or replace temp table _landing_landed as select _pk,"
+            f" arg_max(_record_hash, (_loaded_at, _batch_id)) as h from {table}"
+            " where _pk in (select _pk from _landing_winners) group by _pk"
+        )
+        landed_join = (
+            " left join _landing_landed landed on landed._pk = b._pk where landed.h is distinct from b.h"
+        )
+    else:  # the first load of the stream: nothing to compare with
+        landed_join = ""
     (added,) = con.execute(
         f"insert into {table} select b.record::JSON, b._pk, ?::TIMESTAMP, ?, b._source_url,"
         " b._cursor::VARCHAR, b.h"
-        f" from (select *, md5(record) as h from {_STAGE} qualify row_number() over"
-        f"       (partition by _pk order by _cursor desc nulls last, _ord {tie}) = 1) b"
-        f" left join (select _pk, arg_max(_record_hash, (_loaded_at, _batch_id)) as h from {table}"
-        f"            where _pk in (select _pk from {_STAGE}) group by _pk) landed on landed._pk = b._pk"
-        " where landed.h is distinct from b.h",
+        f" from (select s.*, md5(s.record) as h from {_STAGE} s"
+        " semi join _landing_winners w on w._ord = s._ord) b"
+        f"{landed_join}",
         [loaded_at, batch_id],
     ).fetchone()
+    con.execute("drop table if exists _landing_winners")
+    con.execute("drop table if exists _landing_landed")
     result.rows = added
     result.duplicates = result.received - distinct
     result.unchanged = distinct - added
