@@ -1,0 +1,26 @@
+{#
+    The latest landed version of every record of a raw landing table.
+
+    A raw_<source>.<stream> table keeps one row per distinct version of a record. The latest version
+    of a key (`_pk`) is the one with the highest change time (`_cursor_value`, epoch seconds as
+    text); a tie goes to the version landed last (`_loaded_at`), then to the record hash so the
+    choice is deterministic.
+#}
+{% macro latest_version(relation) -%}
+    select *
+    from {{ relation }}
+    qualify row_number() over (
+        partition by _pk
+        order by try_cast(_cursor_value as bigint) desc nulls last, _loaded_at desc, _record_hash desc
+    ) = 1
+{%- endmacro %}
+
+{#
+    The lineage columns every staging model ends with: when the version landed, in which batch, and
+    when the source says the record changed (`_cursor_value` as a UTC timestamp).
+#}
+{% macro lineage_columns() -%}
+    _loaded_at,
+    _batch_id,
+    {{ epoch_to_timestamp('_cursor_value') }} as _changed_at
+{%- endmacro %}
