@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import resource
 import shutil
 import signal
@@ -36,6 +35,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from bench.sandbox import _cpu_seconds, _start_server
+from sandbox.world.streams import tables_of
 
 SOURCES = ("stripe", "hubspot", "zendesk", "netsuite")
 DEFAULT_SCALES = "small,medium"
@@ -44,12 +44,6 @@ DEFAULT_BUDGET_S = 900
 SEED = 42
 ADVANCE_MINUTES = 60
 ADMIN_TIMEOUT_S = 600
-
-
-def world_table(source: str, stream: str) -> str:
-    """The world table a stream lists: `netsuite` + `salesOrder` -> `netsuite_sales_orders`."""
-    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", stream).lower()
-    return f"{source}_{snake if snake.endswith('s') else snake + 's'}"
 
 
 def _rss_mib(usage: resource.struct_rusage) -> float:
@@ -126,9 +120,7 @@ def _extract(server: subprocess.Popen, endpoints: dict, source: str, warehouse: 
 
 def _expected(counts: dict) -> dict[str, int]:
     """source -> rows its full load must land: the world's rows of every stream's table."""
-    from revsync.connectors.registry import CONNECTORS
-
-    return {s: sum(counts[world_table(s, t.name)] for t in CONNECTORS[s].streams) for s in SOURCES}
+    return {s: sum(counts[t] for t in tables_of(s).values()) for s in SOURCES}
 
 
 def _full_run(server, endpoints, expected: dict, work: Path, run: int, sources) -> dict[str, dict]:
@@ -206,14 +198,12 @@ def _admin(endpoints: dict, path: str, method: str = "GET", **params) -> dict:
 def _incremental(scale: str, server, endpoints: dict, work: Path, run: int, sources) -> dict[str, object]:
     """Advance the world, then an incremental (`b2`) and a no-change (`b3`) run of each source into
     the warehouse of its last full load (`run`)."""
-    from revsync.connectors.registry import CONNECTORS
-
     step_started = int(time.time())
     started = time.perf_counter()
     _admin(endpoints, "advance", "POST", minutes=ADVANCE_MINUTES)
     metrics: dict[str, object] = {f"{scale}_advance_s": round(time.perf_counter() - started, 2)}
     changed = _admin(endpoints, "counts", changed_since=step_started)
-    expected = sum(changed[world_table(s, t.name)] for s in sources for t in CONNECTORS[s].streams)
+    expected = sum(changed[t] for s in sources for t in tables_of(s).values())
     errors = []
     for label, batch in (("incremental", "b2"), ("nochange", "b3")):
         records, seconds = 0, 0.0
