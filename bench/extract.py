@@ -7,14 +7,18 @@ netsuite) runs `load_source(..., "b1")` into a fresh DuckDB warehouse file, in a
 per source and run so that process's peak RSS and CPU time are the extraction's own (the sandbox
 server is another process; its CPU time is read from /proc). Per source and in total (the sum over the
 sources, run one after another, as the per-source extract DAGs do) it reports the median of
-BENCH_EXTRACT_RUNS runs (default 3) of wall seconds, records landed, records/s, client CPU seconds and
-peak RSS; a run must land exactly the world's rows. A scale whose first run shows that all runs would
-exceed BENCH_EXTRACT_BUDGET_S (default 900) is run once, and `notes` says so.
+BENCH_EXTRACT_RUNS runs (default 3) of wall seconds, records landed, records/s, client CPU seconds,
+records per client CPU-second (the engine's capacity without waits), seconds spent pacing to the
+vendors' advertised rate limits, server CPU seconds and peak RSS. A run must land exactly the world's
+rows; a source that fails (or lands other counts) is reported with its error, the seconds and the RSS
+it took, is not rerun, and is left out of the total (`<scale>_total_sources` names what it sums), and
+`pass` is false. A scale whose first run shows that all runs would exceed BENCH_EXTRACT_BUDGET_S
+(default 900) is run once, and `notes` says so.
 
 Last, on the same world: `POST /__sandbox__/advance?minutes=60`, an incremental run of every source
-into its last full-load warehouse (batch `b2`; it must land the records the step changed), and a
-no-change run (`b3`, must land 0). `<scale>_total_peak_rss_mib` side by side shows whether memory stays
-flat in the size of the source.
+whose full load succeeded into its last full-load warehouse (batch `b2`; it must land the records the
+step changed), and a no-change run (`b3`, must land 0). `peak_rss_mib_by_scale` shows side by side
+whether memory stays flat in the size of the source.
 """
 
 from __future__ import annotations
