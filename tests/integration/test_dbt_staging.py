@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -13,10 +14,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from revsync.connectors.load import load_source
 from revsync.connectors.registry import CONNECTORS
+from sandbox.server.vendors import hubspot_api, netsuite_api, stripe_api, zendesk_api
 from sandbox.world.streams import STREAM_TABLES
 
 pytestmark = pytest.mark.integration
@@ -61,12 +64,14 @@ def landed(sandbox, tmp_path_factory) -> tuple[Path, dict[str, int]]:
     return warehouse, sandbox.admin("counts")
 
 
-def _dbt_build(warehouse: Path, workdir: Path) -> tuple[subprocess.CompletedProcess, list[dict], float]:
-    """`dbt build --select staging` on `warehouse`; the process, its run results and its wall time."""
+def _dbt_build(
+    warehouse: Path, workdir: Path, command: str = "build"
+) -> tuple[subprocess.CompletedProcess, list[dict], float]:
+    """`dbt build --select staging` (or `command`) on `warehouse`; the process, run results, wall time."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REVSYNC_", "DBT_"))}
     env |= {"REVSYNC_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     target = workdir / "target"  # per test: parallel runs never share dbt's target/ or logs/
-    args = ["build", "--select", "staging", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
+    args = [command, "--select", "staging", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
     args += ["--target-path", str(target), "--log-path", str(workdir / "logs")]
     started = time.monotonic()
     done = subprocess.run(
@@ -216,3 +221,60 @@ def test_a_field_no_record_has_yet_is_a_typed_null(staged):
         " from staging.stg_stripe__charges",
     )
     assert rows > 0 and nulls == rows and kind == "VARCHAR"
+
+
+# The sandbox's schema-drift faults: a new field, and a field changing its JSON type
+DRIFT = {
+    "stripe": stripe_api.drift,  # `created` integer -> string
+    "hubspot": hubspot_api.drift,  # `archived` boolean -> string
+    "zendesk": zendesk_api.drift,  # `id` number -> string
+    "netsuite": netsuite_api.drift,  # `id` string -> number
+}
+
+
+def _staged_rows(warehouse: Path) -> dict[str, list[tuple]]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return {
+            model: sorted(
+                con.execute(
+                    f"select * exclude (_loaded_at, _batch_id, _changed_at) from staging.{model}"
+                ).fetchall(),
+                key=repr,
+            )
+            for model in STAGING_MODELS.values()
+        }
+    finally:
+        con.close()
+
+
+def test_a_drifted_version_of_every_record_builds_to_the_same_rows(landed, builds, tmp_path):
+    before = _staged_rows(landed[0])
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(landed[0], warehouse)
+    con = duckdb.connect(str(warehouse))
+    try:
+        for source, stream in STAGING_MODELS:
+            table = f'raw_{source}."{stream}"'
+            records, pks, cursors = [], [], []
+            for record, pk, cursor in con.execute(
+                f"select record, _pk, _cursor_value from {table}"
+            ).fetchall():
+                doc = json.loads(record)
+                DRIFT[source](doc)
+                records.append(json.dumps(doc))
+                pks.append(pk)
+                cursors.append(str(int(cursor) + 1))  # a newer version of the record
+            con.register("drifted", pa.table({"record": records, "_pk": pks, "_cursor_value": cursors}))
+            con.execute(
+                f"insert into {table} select record::json, _pk, now()::timestamp, 'drift', 'test',"
+                " _cursor_value, md5(record) from drifted"
+            )
+            con.unregister("drifted")
+    finally:
+        con.close()
+
+    done, results, _ = _dbt_build(warehouse, tmp_path, "run")  # views only: the rows are the test
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert [r["status"] for r in results] == ["success"] * len(STAGING_MODELS)
+    assert _staged_rows(warehouse) == before
