@@ -1,8 +1,10 @@
 """Raw landing in DuckDB: `raw_<source>.<stream>` plus cursor state, quarantine and schema drift in
 `revsync_state`.
 
-`land` writes one batch (one `batch_id`) of one stream in ONE transaction:
-1. it stages the pages in a temporary table in chunks of CHUNK_ROWS (memory stays one chunk), sending
+`land` stages one batch (one `batch_id`) of one stream, then lands it in ONE transaction:
+1. it stages the pages in the stream's stage table in chunks of CHUNK_ROWS, each committed on its own
+   (DuckDB holds a transaction's appends in memory, so a staged transaction of millions of records
+   would grow with the source; committed chunks spill to disk under the memory limit), sending
    records that break the stream's contract (no primary key, unparseable amount or timestamp) to
    `revsync_state.quarantine` with the reason (once per distinct record);
 2. compares the batch's top-level fields and JSON types with the stream's known schema and reports new
@@ -11,9 +13,11 @@
    unless it is identical to the latest version already landed, so overlapping incremental windows
    and lookbacks land nothing twice;
 4. advances the stream's cursor (never backwards).
-A crash anywhere rolls all of it back. Nothing landed is ever deleted: a rerun of a batch (a retry, a
-cleared task) reads from the cursor its first attempt left and adds only versions not landed yet, so it
-neither loses nor duplicates rows, whichever batch it reruns.
+Quarantine and steps 2-4 are one transaction whose insert is a single bulk append (written to disk
+as it goes). A crash anywhere leaves at most a stage table, replaced by the next attempt. Nothing
+landed is ever deleted: a rerun of a batch (a retry, a cleared task) reads from the cursor its first
+attempt left and adds only versions not landed yet, so it neither loses nor duplicates rows,
+whichever batch it reruns.
 """
 
 from __future__ import annotations
@@ -34,14 +38,13 @@ from revsync.connectors.contract import problem
 
 log = logging.getLogger(__name__)
 
-CHUNK_ROWS = int(os.environ.get("REVSYNC_LANDING_CHUNK_ROWS", "5000"))  # rows staged per insert
+CHUNK_ROWS = int(os.environ.get("REVSYNC_LANDING_CHUNK_ROWS", "20000"))  # rows staged per insert
 STATE = "revsync_state"
 RAW_COLUMNS = (
     "record JSON, _pk VARCHAR, _loaded_at TIMESTAMP, _batch_id VARCHAR, _source_url VARCHAR,"
     " _cursor_value VARCHAR, _record_hash VARCHAR"
 )
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_STAGE = "_landing_batch"
 _JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
 
 
@@ -127,24 +130,26 @@ def land(
     table = ensure_raw(con, source, stream.name)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     result = LandResult(cursor=cursor_floor)
-    con.execute("begin transaction")
+    stage = f'{STATE}."stage__{source}__{stream.name}"'
+    con.execute(
+        f"create or replace table {stage} (record VARCHAR, _pk VARCHAR, _source_url VARCHAR,"
+        " _cursor BIGINT, _ord BIGINT)"
+    )
     try:
-        con.execute(
-            f"create or replace temp table {_STAGE} (record VARCHAR, _pk VARCHAR, _source_url VARCHAR,"
-            " _cursor BIGINT, _ord BIGINT)"
-        )
         for chunk in _chunks(pages, stream, result):
-            _stage_chunk(con, chunk)
-        _quarantine(con, source, stream.name, batch_id, loaded_at, result)
-        result.drift = _detect_drift(con, source, stream.name, batch_id, loaded_at, result.fields)
-        _insert_latest_versions(con, table, stream, batch_id, loaded_at, result)
-        _upsert_cursor(con, source, stream.name, batch_id, result.cursor, loaded_at)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+            _stage_chunk(con, stage, chunk)
+        con.execute("begin transaction")
+        try:
+            _quarantine(con, source, stream.name, batch_id, loaded_at, result)
+            result.drift = _detect_drift(con, source, stream.name, batch_id, loaded_at, result.fields)
+            _insert_latest_versions(con, stage, table, stream, batch_id, loaded_at, result)
+            _upsert_cursor(con, source, stream.name, batch_id, result.cursor, loaded_at)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
     finally:
-        con.execute(f"drop table if exists {_STAGE}")
+        con.execute(f"drop table if exists {stage}")
     for d in result.drift:
         log.warning(
             "schema drift in %s.%s: %s %s (%s -> %s)", source, stream.name, d.change, d.field, d.was, d.now
@@ -193,7 +198,7 @@ def _chunks(pages: Iterable[Page], stream: Stream, result: LandResult) -> Iterat
         yield chunk
 
 
-def _stage_chunk(con: duckdb.DuckDBPyConnection, chunk: _Chunk) -> None:
+def _stage_chunk(con: duckdb.DuckDBPyConnection, stage: str, chunk: _Chunk) -> None:
     arrow = pa.table(
         {
             "record": chunk.records,
@@ -205,12 +210,12 @@ def _stage_chunk(con: duckdb.DuckDBPyConnection, chunk: _Chunk) -> None:
     )
     con.register("_landing_chunk", arrow)
     try:
-        con.execute(f"insert into {_STAGE} select * from _landing_chunk")
+        con.execute(f"insert into {stage} select * from _landing_chunk")
     finally:
         con.unregister("_landing_chunk")
 
 
-def _insert_latest_versions(con, table: str, stream: Stream, batch_id: str, loaded_at: datetime, result):
+def _insert_latest_versions(con, stage: str, table: str, stream: Stream, batch_id: str, loaded_at, result):
     """Insert each key's latest version in the batch unless the latest landed version is identical.
 
     Winners are chosen on narrow columns (key, cursor, arrival) so that no sort or window ever carries
@@ -219,7 +224,7 @@ def _insert_latest_versions(con, table: str, stream: Stream, batch_id: str, load
     tie = "-" if stream.newest_first else ""  # equal cursors: the first arrival when newest come first
     con.execute(
         f"create or replace temp table _landing_winners as select _pk,"
-        f" arg_max(_ord, (coalesce(_cursor, -1), {tie}_ord)) as _ord from {_STAGE} group by _pk"
+        f" arg_max(_ord, (coalesce(_cursor, -1), {tie}_ord)) as _ord from {stage} group by _pk"
     )
     (distinct,) = con.execute("select count(*) from _landing_winners").fetchone()
     (landed_before,) = con.execute(f"select count(*) from (select 1 from {table} limit 1)").fetchone()
@@ -237,7 +242,7 @@ def _insert_latest_versions(con, table: str, stream: Stream, batch_id: str, load
     (added,) = con.execute(
         f"insert into {table} select b.record::JSON, b._pk, ?::TIMESTAMP, ?, b._source_url,"
         " b._cursor::VARCHAR, b.h"
-        f" from (select s.*, md5(s.record) as h from {_STAGE} s"
+        f" from (select s.*, md5(s.record) as h from {stage} s"
         " semi join _landing_winners w on w._ord = s._ord) b"
         f"{landed_join}",
         [loaded_at, batch_id],
