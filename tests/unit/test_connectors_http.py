@@ -256,3 +256,26 @@ def test_a_page_that_stays_malformed_fails_the_stream_and_lands_nothing(scripted
     assert len(seen) == 1 + 3  # the bad page was asked for three times
     assert con.execute("select count(*) from raw_stripe.things").fetchone()[0] == 0
     assert con.execute("select count(*) from revsync_state.cursors").fetchone()[0] == 0
+
+
+def test_suiteql_restarts_when_the_result_cap_says_no_more(scripted, tmp_path):
+    """At the 100k cap SuiteQL answers `hasMore: false` though more rows match: the paginator restarts
+    at `id > last` and stops only when a restart comes back empty."""
+    import duckdb
+
+    from revsync.connectors.base import Connector, Stream, SuiteQLOffset
+    from revsync.connectors.load import load_source
+
+    def page(ids, more):
+        items = ",".join(f'{{"id": "{i}", "lastmodifieddate": "2026-11-01 10:00:00"}}' for i in ids)
+        return (200, {}, f'{{"items": [{items}], "hasMore": {str(more).lower()}}}'.encode())
+
+    script = [page([1, 2], True), page([3, 4], False), page([5], False), page([], False)]
+    url, seen = scripted(script)
+    base = url.removesuffix("/v1/things")
+    pager = SuiteQLOffset(limit=2, max_results=4)
+    stream = Stream("customer", "/v1/things", "id", pager, "items", params={"from": "customer"})
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    results = load_source(con, Connector("netsuite", (stream,), lambda c: {}), base, {}, "b1", policy=FAST)
+    assert results["customer"].rows == 5
+    assert len(seen) == 3  # offset 0, offset 2 (the cap), then the restart at id > 4 (one record)

@@ -142,7 +142,12 @@ class ZendeskCursor(Paginator):
 
 @dataclass(frozen=True)
 class SuiteQLOffset(Paginator):
-    """SuiteQL `limit`/`offset` over a query ordered by id; past `max_results` restart at `id > last`."""
+    """SuiteQL `limit`/`offset` over a query ordered by id; past `max_results` restart at `id > last`.
+
+    SuiteQL serves at most `max_results` rows of a query and says `hasMore: false` at that cap even
+    when more rows match, so a window read to the cap restarts whatever `hasMore` says; a restart that
+    finds nothing ends the stream.
+    """
 
     limit: int = 1000
     max_results: int = 100_000
@@ -151,12 +156,14 @@ class SuiteQLOffset(Paginator):
         return self._request(url, stream.params, None, 0)
 
     def next(self, request, body, records, headers):
-        if not body.get("hasMore") or not records:
+        if not records:
             return None
         offset = int(request.params["offset"]) + len(records)
-        if offset + self.limit <= self.max_results:
-            return replace(request, params={**request.params, "offset": offset})
-        return self._request(request.url, request.body["_query"], str(records[-1]["id"]), 0)
+        if offset >= self.max_results or (body.get("hasMore") and offset + self.limit > self.max_results):
+            return self._request(request.url, request.body["_query"], str(records[-1]["id"]), 0)
+        if not body.get("hasMore"):
+            return None
+        return replace(request, params={**request.params, "offset": offset})
 
     def _request(self, url: str, query: dict, after_id: str | None, offset: int) -> Request:
         conditions = [c for c in (query.get("where"), after_id and f"id > {int(after_id)}") if c]
