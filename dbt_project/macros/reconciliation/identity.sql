@@ -1,0 +1,36 @@
+{#
+    Normalisation used by identity resolution (models/intermediate/int_customer_identity.sql).
+#}
+
+{# The domain of an e-mail address, lowercase ('Ops@Acme.COM' -> 'acme.com'). #}
+{% macro email_domain(email) -%}
+    nullif(lower(trim(split_part({{ email }}, '@', 2))), '')
+{%- endmacro %}
+
+{# A web domain, lowercase, without scheme, `www.` or path ('https://www.Acme.com/' -> 'acme.com'). #}
+{% macro normalise_domain(domain) -%}
+    nullif(regexp_replace(
+        regexp_replace(lower(trim({{ domain }})), '^(https?://)?(www\.)?', ''), '/.*$', ''
+    ), '')
+{%- endmacro %}
+
+{#
+    A legal name reduced to its words: lowercase, punctuation dropped, legal-form suffixes removed
+    ('ACME, Inc.' and 'Acme Inc' -> 'acme').
+#}
+{% macro normalise_name(name) -%}
+    nullif(trim(regexp_replace(
+        regexp_replace(lower({{ name }}), '[^a-z0-9]+', ' ', 'g'),
+        '\b(inc|incorporated|llc|ltd|limited|gmbh|ag|sa|sas|bv|plc|co|corp|corporation|company)\b',
+        '', 'g'
+    )), '')
+{%- endmacro %}
+
+{# The as-of time age-based rules evaluate at: var `as_of` (ISO 8601, UTC), else now; a UTC timestamp. #}
+{% macro as_of() -%}
+    {%- if var('as_of', none) -%}
+        timezone('UTC', cast('{{ var("as_of") }}' as timestamptz))
+    {%- else -%}
+        timezone('UTC', now())
+    {%- endif -%}
+{%- endmacro %}
