@@ -207,3 +207,47 @@ def verify(
     if report:
         raise typer.Exit(1)
     typer.echo("consistent: the rules find exactly the ground truth")
+
+
+@app.command()
+def score(
+    truth: Annotated[Path, typer.Option(help="The world's ground_truth.jsonl.")] = DEFAULT_WORLD
+    / "ground_truth.jsonl",
+    warehouse: Annotated[Path, typer.Option(help="The DuckDB warehouse dbt built.")] = Path(
+        ".revsync/warehouse.duckdb"
+    ),
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="ISO 8601 UTC time to score at; default: the mismatches' detected_at."),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 unless precision and recall are 1.00 for every type.")
+    ] = False,
+) -> None:
+    """Compare the warehouse's mismatches with the ground truth detectable at the time, per type.
+
+    Reads mismatch_history when it exists, else mismatches; matches on (mismatch_type,
+    anchor_system, anchor_id) and prints precision and recall per type.
+    """
+    from datetime import datetime
+
+    from revsync.score import format_score
+    from revsync.score import score as score_warehouse
+
+    if not truth.exists():
+        _fail(f"no ground truth at {truth}")
+    if not warehouse.exists():
+        _fail(f"no warehouse at {warehouse}")
+    when = None
+    if as_of is not None:
+        try:
+            when = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError:
+            _fail(f"--as-of {as_of!r}: not an ISO 8601 time")
+    try:
+        result = score_warehouse(truth, warehouse, when)
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(format_score(result))
+    if strict and not result.perfect:
+        raise typer.Exit(1)
