@@ -112,7 +112,7 @@ def test_identity_resolution_agrees_with_the_answer_key_for_every_linkable_recor
                 count(distinct (i.customer_key, a.customer_ref)), count(distinct i.customer_key),
                 count(distinct a.customer_ref)
             from intermediate.int_customer_identity i
-            join answer a on a.system = i.system and a.native_id = i.native_id
+            join answer a on a.system = i.source_system and a.native_id = i.native_id
         """).fetchone()
         # every record is in the answer key, and customer_key <-> customer_ref is one-to-one
         assert records == answered == con.execute("select count(*) from answer").fetchone()[0]
@@ -125,7 +125,7 @@ def test_identity_resolution_agrees_with_the_answer_key_for_every_linkable_recor
         # nothing a record could link to is left unlinked: only CRM-only companies (no other system)
         unlinked_with_partners = con.execute("""
             select count(*) from intermediate.int_customer_identity i
-            join answer a on a.system = i.system and a.native_id = i.native_id
+            join answer a on a.system = i.source_system and a.native_id = i.native_id
             where i.link_method = 'unlinked'
             and exists (select 1 from answer b where b.customer_ref = a.customer_ref and b.system <> a.system)
         """).fetchone()[0]

@@ -25,12 +25,3 @@
         '', 'g'
     )), '')
 {%- endmacro %}
-
-{# The as-of time age-based rules evaluate at: var `as_of` (ISO 8601, UTC), else now; a UTC timestamp. #}
-{% macro as_of() -%}
-    {%- if var('as_of', none) -%}
-        timezone('UTC', cast('{{ var("as_of") }}' as timestamptz))
-    {%- else -%}
-        timezone('UTC', now())
-    {%- endif -%}
-{%- endmacro %}

@@ -2,8 +2,8 @@
 
 {#
     One canonical customer across the four systems. Grain: one row per native record
-    (system, native_id). The canonical `customer_key` is the Stripe customer id when the company
-    bills, else `hubspot:<company id>` for a CRM-only company, else `<system>:<id>` for a record that
+    (source_system, native_id). The canonical `customer_key` is the Stripe customer id when the company
+    bills, else `hubspot:<company id>` for a CRM-only company, else `<source_system>:<id>` for a record that
     resolves to nothing. Links are tried strongest first and `link_method` records the one used:
 
     hubspot company   -> stripe: `stripe_customer_id` property, else Stripe customer metadata
@@ -25,18 +25,33 @@ stripe as (
 ),
 
 stripe_by_domain as (
-    select domain, min(customer_id) as customer_id from stripe
-    where domain is not null group by domain having count(*) = 1
+    select
+        domain,
+        min(customer_id) as customer_id
+    from stripe
+    where domain is not null
+    group by domain
+    having count(*) = 1
 ),
 
 stripe_by_name as (
-    select legal_name, min(customer_id) as customer_id from stripe
-    where legal_name is not null group by legal_name having count(*) = 1
+    select
+        legal_name,
+        min(customer_id) as customer_id
+    from stripe
+    where legal_name is not null
+    group by legal_name
+    having count(*) = 1
 ),
 
 stripe_by_hubspot_id as (
-    select hubspot_company_key, min(customer_id) as customer_id from stripe
-    where hubspot_company_key is not null group by hubspot_company_key having count(*) = 1
+    select
+        hubspot_company_key,
+        min(customer_id) as customer_id
+    from stripe
+    where hubspot_company_key is not null
+    group by hubspot_company_key
+    having count(*) = 1
 ),
 
 hubspot as (
@@ -57,7 +72,7 @@ hubspot as (
 
 hubspot_resolved as (
     select
-        'hubspot' as system,
+        'hubspot' as source_system,
         company_id as native_id,
         coalesce(by_external_id, by_metadata, by_domain, by_name, 'hubspot:' || company_id) as customer_key,
         case
@@ -74,36 +89,59 @@ hubspot_resolved as (
 
 -- every resolved company with its domains and names, for the systems that link by domain or name
 anchors as (
-    select customer_id as customer_key, domain, legal_name from stripe
+    select
+        customer_id as customer_key,
+        domain,
+        legal_name
+    from stripe
     union all
-    select customer_key, domain, legal_name from hubspot_resolved
+    select
+        customer_key,
+        domain,
+        legal_name
+    from hubspot_resolved
 ),
 
 anchor_by_domain as (
-    select domain, min(customer_key) as customer_key from anchors
-    where domain is not null group by domain having count(distinct customer_key) = 1
+    select
+        domain,
+        min(customer_key) as customer_key
+    from anchors
+    where domain is not null
+    group by domain
+    having count(distinct customer_key) = 1
 ),
 
 anchor_by_name as (
-    select legal_name, min(customer_key) as customer_key from anchors
-    where legal_name is not null group by legal_name having count(distinct customer_key) = 1
+    select
+        legal_name,
+        min(customer_key) as customer_key
+    from anchors
+    where legal_name is not null
+    group by legal_name
+    having count(distinct customer_key) = 1
 ),
 
 zendesk_domains as (
-    select o.organization_id, {{ normalise_domain('d.domain') }} as domain
+    select
+        o.organization_id,
+        {{ normalise_domain('d.domain') }} as domain
     from {{ ref('stg_zendesk__organizations') }} as o,
         unnest(cast(coalesce(o.domain_names, '[]') as varchar[])) as d (domain)
 ),
 
 zendesk_by_domain as (
-    select z.organization_id, min(a.customer_key) as customer_key
-    from zendesk_domains as z inner join anchor_by_domain as a on a.domain = z.domain
-    group by z.organization_id having count(distinct a.customer_key) = 1
+    select
+        z.organization_id,
+        min(a.customer_key) as customer_key
+    from zendesk_domains as z inner join anchor_by_domain as a on z.domain = a.domain
+    group by z.organization_id
+    having count(distinct a.customer_key) = 1
 ),
 
 zendesk as (
     select
-        'zendesk' as system,
+        'zendesk' as source_system,
         o.organization_id as native_id,
         coalesce(s.customer_id, zd.customer_key, an.customer_key, 'zendesk:' || o.organization_id)
             as customer_key,
@@ -113,18 +151,20 @@ zendesk as (
             when an.customer_key is not null then 'legal_name'
             else 'unlinked'
         end as link_method,
-        (select min(z.domain) from zendesk_domains as z where z.organization_id = o.organization_id)
+        (
+            select min(z.domain) from zendesk_domains as z
+            where z.organization_id = o.organization_id)
             as domain,
         {{ normalise_name('o.name') }} as legal_name
     from {{ ref('stg_zendesk__organizations') }} as o
     left join stripe as s on upper(s.customer_id) = upper(o.external_id)
-    left join zendesk_by_domain as zd on zd.organization_id = o.organization_id
+    left join zendesk_by_domain as zd on o.organization_id = zd.organization_id
     left join anchor_by_name as an on an.legal_name = {{ normalise_name('o.name') }}
 ),
 
 netsuite as (
     select
-        'netsuite' as system,
+        'netsuite' as source_system,
         n.customer_id as native_id,
         coalesce(s.customer_id, ad.customer_key, an.customer_key, 'netsuite:' || n.customer_id)
             as customer_key,
@@ -142,8 +182,13 @@ netsuite as (
     left join anchor_by_name as an on an.legal_name = {{ normalise_name('n.company_name') }}
 )
 
-select 'stripe' as system, customer_id as native_id, customer_id as customer_key,
-    'stripe_customer' as link_method, domain, legal_name
+select
+    'stripe' as source_system,
+    customer_id as native_id,
+    customer_id as customer_key,
+    'stripe_customer' as link_method,
+    domain,
+    legal_name
 from stripe
 union all
 select * from hubspot_resolved

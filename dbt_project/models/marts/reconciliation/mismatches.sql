@@ -9,27 +9,27 @@
     (default: now), which is also `detected_at`.
 #}
 
-{%- set tiers = var('support_tiers') %}
-{%- set plan_tiers = var('plan_support_tiers') %}
-
 with
-
-as_of as (
-    select {{ as_of() }} as as_of
-),
 
 identity as (
     select * from {{ ref('int_customer_identity') }}
 ),
 
 erp_customers as (
-    select n.customer_id, i.customer_key
+    select
+        n.customer_id,
+        i.customer_key
     from {{ ref('stg_netsuite__customers') }} as n
-    inner join identity as i on i.system = 'netsuite' and i.native_id = n.customer_id
+    inner join identity as i on i.source_system = 'netsuite' and n.customer_id = i.native_id
 ),
 
-in_erp as (
-    select distinct customer_key from erp_customers
+erp_customer_groups as (
+    select
+        customer_key,
+        count(*) as erp_customers,
+        list(customer_id order by customer_id) as erp_customer_ids
+    from erp_customers
+    group by customer_key
 ),
 
 subscriptions as (
@@ -44,23 +44,44 @@ subscriptions as (
         s.unit_amount_minor,
         s.recurring_interval,
         p.plan,
-        case p.plan
-            {%- for plan, tier in plan_tiers.items() %}
-            when '{{ plan }}' then '{{ tier }}'
-            {%- endfor %}
-        end as tier,
+        {{ plan_tier('p.plan') }} as tier,
+        {{ tier_rank(plan_tier('p.plan')) }} as tier_rank,
         {{ currency_exponent('s.currency') }} as exponent,
-        s.status in ('active', 'past_due') as is_live
+        s.status in ('active', 'past_due') as is_live,
+        s.status in ('active', 'past_due', 'trialing') as is_entitled,
+        g.customer_key is not null as is_in_erp
     from {{ ref('stg_stripe__subscriptions') }} as s
-    left join {{ ref('stg_stripe__products') }} as p on p.product_id = s.product_id
-    inner join identity as i on i.system = 'stripe' and i.native_id = s.customer_id
+    inner join identity as i on i.source_system = 'stripe' and s.customer_id = i.native_id
+    left join {{ ref('stg_stripe__products') }} as p on s.product_id = p.product_id
+    left join erp_customer_groups as g on i.customer_key = g.customer_key
 ),
 
 invoices as (
-    select i.*, c.customer_key
+    select
+        i.invoice_id,
+        c.customer_key,
+        i.status,
+        i.total,
+        i.currency,
+        i.due_at,
+        i.finalized_at,
+        i.amount_remaining,
+        g.customer_key is not null as is_in_erp
     from {{ ref('stg_stripe__invoices') }} as i
-    inner join identity as c on c.system = 'stripe' and c.native_id = i.customer_id
+    inner join identity as c on c.source_system = 'stripe' and i.customer_id = c.native_id
+    left join erp_customer_groups as g on c.customer_key = g.customer_key
     where i.status in ('open', 'paid')
+),
+
+erp_invoices as (
+    select
+        invoice_id as erp_invoice_id,
+        total as erp_total,
+        currency as erp_currency,
+        status as erp_status,
+        upper(external_id) as external_key
+    from {{ ref('stg_netsuite__invoices') }}
+    where external_id is not null
 ),
 
 invoice_pairs as (
@@ -70,18 +91,44 @@ invoice_pairs as (
         i.status,
         i.total,
         i.currency,
-        n.invoice_id as erp_invoice_id,
-        n.total as erp_total,
-        n.currency as erp_currency,
-        n.status as erp_status
+        n.erp_invoice_id,
+        n.erp_total,
+        n.erp_currency,
+        n.erp_status
     from invoices as i
-    inner join {{ ref('stg_netsuite__invoices') }} as n on upper(n.external_id) = upper(i.invoice_id)
+    inner join erp_invoices as n on upper(i.invoice_id) = n.external_key
+),
+
+erp_sales_order_keys as (
+    select distinct upper(external_id) as external_key
+    from {{ ref('stg_netsuite__sales_orders') }}
+    where external_id is not null
+),
+
+erp_credit_memo_keys as (
+    select distinct upper(external_id) as external_key
+    from {{ ref('stg_netsuite__credit_memos') }}
+    where external_id is not null
 ),
 
 delinquent as (
-    select customer_key, min(due_at) as oldest_due_at, sum(amount_remaining) as amount_remaining
+    select
+        customer_key,
+        min(due_at) as oldest_due_at,
+        sum(amount_remaining) as amount_remaining
     from invoices
-    where status = 'open' and due_at < (select as_of from as_of) - interval {{ var('grace_period_days') }} day
+    where
+        status = 'open'
+        and due_at < {{ as_of() }} - interval {{ var('grace_period_days') }} day
+    group by customer_key
+),
+
+entitled as (
+    select
+        customer_key,
+        arg_max(tier, tier_rank) as plan_tier
+    from subscriptions
+    where is_entitled
     group by customer_key
 ),
 
@@ -90,20 +137,15 @@ organizations as (
         o.organization_id,
         i.customer_key,
         o.support_tier as tier,
+        e.plan_tier,
+        d.oldest_due_at,
+        d.amount_remaining,
         d.customer_key is not null as is_delinquent,
-        not exists (
-            select 1 from subscriptions as s
-            where s.customer_key = i.customer_key and s.status in ('active', 'past_due', 'trialing')
-        ) as is_ended,
-        (
-            select arg_max(s.tier, case s.tier
-                {%- for tier in tiers %} when '{{ tier }}' then {{ loop.index }}{% endfor %} end)
-            from subscriptions as s
-            where s.customer_key = i.customer_key and s.status in ('active', 'past_due', 'trialing')
-        ) as plan_tier
+        e.customer_key is null as is_ended
     from {{ ref('stg_zendesk__organizations') }} as o
-    inner join identity as i on i.system = 'zendesk' and i.native_id = o.organization_id
-    left join delinquent as d on d.customer_key = i.customer_key
+    inner join identity as i on i.source_system = 'zendesk' and o.organization_id = i.native_id
+    left join delinquent as d on i.customer_key = d.customer_key
+    left join entitled as e on i.customer_key = e.customer_key
 ),
 
 billing_arr as (
@@ -119,156 +161,243 @@ billing_arr as (
     group by customer_key
 ),
 
-found as (
-
+customer_missing_in_erp as (
     select
-        'customer_missing_in_erp' as mismatch_type, 'stripe' as anchor_system,
-        s.customer_id as anchor_id, s.customer_key, 'high' as severity,
+        'customer_missing_in_erp' as mismatch_type,
+        'stripe' as anchor_system,
+        customer_id as anchor_id,
+        customer_key,
+        'high' as severity,
         cast(null as decimal(18, 3)) as amount_at_risk,
         json_object('live_subscriptions', count(*)) as details
-    from subscriptions as s
-    where s.is_live and s.customer_key not in (select customer_key from in_erp)
-    group by s.customer_id, s.customer_key
+    from subscriptions
+    where is_live and not is_in_erp
+    group by customer_id, customer_key
+),
 
-    union all
-
+duplicate_erp_customer as (
     select
-        'duplicate_erp_customer', 'netsuite', e.customer_id, e.customer_key, 'medium', null,
-        json_object('group', (
-            select list(g.customer_id order by g.customer_id) from erp_customers as g
-            where g.customer_key = e.customer_key
-        ))
+        'duplicate_erp_customer' as mismatch_type,
+        'netsuite' as anchor_system,
+        e.customer_id as anchor_id,
+        e.customer_key,
+        'medium' as severity,
+        cast(null as decimal(18, 3)) as amount_at_risk,
+        json_object('erp_customer_ids', g.erp_customer_ids) as details
     from erp_customers as e
-    where e.customer_key in (select customer_key from erp_customers group by 1 having count(*) > 1)
+    inner join erp_customer_groups as g on e.customer_key = g.customer_key
+    where g.erp_customers > 1
+),
 
-    union all
-
+subscription_missing_in_erp as (
     select
-        'subscription_missing_in_erp', 'stripe', s.subscription_id, s.customer_key, 'high',
-        cast(s.unit_amount_minor * s.quantity / power(10, s.exponent) as decimal(18, 3)),
-        json_object('status', s.status, 'plan', s.plan, 'currency', s.currency)
+        'subscription_missing_in_erp' as mismatch_type,
+        'stripe' as anchor_system,
+        s.subscription_id as anchor_id,
+        s.customer_key,
+        'high' as severity,
+        s.unit_amount_minor * s.quantity / power(10, s.exponent) as amount_at_risk,
+        json_object('status', s.status, 'plan', s.plan, 'currency', s.currency) as details
     from subscriptions as s
-    where s.is_live
-        and s.customer_key in (select customer_key from in_erp)
-        and not exists (
-            select 1 from {{ ref('stg_netsuite__sales_orders') }} as o
-            where upper(o.external_id) = upper(s.subscription_id)
-        )
+    left join erp_sales_order_keys as k on upper(s.subscription_id) = k.external_key
+    where s.is_live and s.is_in_erp and k.external_key is null
+),
 
-    union all
-
+erp_contract_without_active_subscription as (
     select
-        'erp_contract_without_active_subscription', 'netsuite', o.sales_order_id,
-        coalesce(e.customer_key, 'netsuite:' || o.customer_id), 'medium', o.total,
-        json_object('status', o.status, 'external_id', o.external_id, 'subscription_status', s.status)
+        'erp_contract_without_active_subscription' as mismatch_type,
+        'netsuite' as anchor_system,
+        o.sales_order_id as anchor_id,
+        coalesce(e.customer_key, 'netsuite:' || o.customer_id) as customer_key,
+        'medium' as severity,
+        o.total as amount_at_risk,
+        json_object(
+            'status', o.status, 'external_id', o.external_id, 'subscription_status', s.status
+        ) as details
     from {{ ref('stg_netsuite__sales_orders') }} as o
-    left join {{ ref('stg_stripe__subscriptions') }} as s on upper(s.subscription_id) = upper(o.external_id)
-    left join erp_customers as e on e.customer_id = o.customer_id
-    where o.status <> 'closed' and (s.subscription_id is null or s.status = 'canceled')
+    left join {{ ref('stg_stripe__subscriptions') }} as s on upper(o.external_id) = upper(s.subscription_id)
+    left join erp_customers as e on o.customer_id = e.customer_id
+    where o.status != 'closed' and (s.subscription_id is null or s.status = 'canceled')
+),
 
-    union all
-
+invoice_missing_in_erp as (
     select
-        'invoice_missing_in_erp', 'stripe', i.invoice_id, i.customer_key, 'high', i.total,
-        json_object('status', i.status, 'finalized_at', i.finalized_at, 'currency', i.currency)
+        'invoice_missing_in_erp' as mismatch_type,
+        'stripe' as anchor_system,
+        i.invoice_id as anchor_id,
+        i.customer_key,
+        'high' as severity,
+        i.total as amount_at_risk,
+        json_object('status', i.status, 'finalized_at', i.finalized_at, 'currency', i.currency) as details
     from invoices as i
-    where i.finalized_at
-        < (select as_of from as_of) - interval {{ var('invoice_sync_sla_hours') }} hour
-        and i.customer_key in (select customer_key from in_erp)
-        and not exists (
-            select 1 from {{ ref('stg_netsuite__invoices') }} as n
-            where upper(n.external_id) = upper(i.invoice_id)
-        )
+    left join erp_invoices as n on upper(i.invoice_id) = n.external_key
+    where
+        i.is_in_erp
+        and n.external_key is null
+        and i.finalized_at < {{ as_of() }} - interval {{ var('invoice_sync_sla_hours') }} hour
+),
 
-    union all
-
+invoice_amount_mismatch as (
     select
-        'invoice_amount_mismatch', 'stripe', invoice_id, customer_key, 'high', abs(total - erp_total),
-        json_object('erp_invoice_id', erp_invoice_id, 'total', total, 'erp_total', erp_total,
-            'currency', currency)
+        'invoice_amount_mismatch' as mismatch_type,
+        'stripe' as anchor_system,
+        invoice_id as anchor_id,
+        customer_key,
+        'high' as severity,
+        abs(total - erp_total) as amount_at_risk,
+        json_object(
+            'erp_invoice_id', erp_invoice_id, 'total', total, 'erp_total', erp_total, 'currency', currency
+        ) as details
     from invoice_pairs
     where currency = erp_currency and abs(total - erp_total) >= 0.005
+),
 
-    union all
-
+invoice_currency_mismatch as (
     select
-        'invoice_currency_mismatch', 'stripe', invoice_id, customer_key, 'high', total,
-        json_object('erp_invoice_id', erp_invoice_id, 'currency', currency, 'erp_currency', erp_currency)
+        'invoice_currency_mismatch' as mismatch_type,
+        'stripe' as anchor_system,
+        invoice_id as anchor_id,
+        customer_key,
+        'high' as severity,
+        total as amount_at_risk,
+        json_object(
+            'erp_invoice_id', erp_invoice_id, 'currency', currency, 'erp_currency', erp_currency
+        ) as details
     from invoice_pairs
-    where currency <> erp_currency
+    where currency != erp_currency
+),
 
-    union all
-
+payment_status_mismatch as (
     select
-        'payment_status_mismatch', 'stripe', invoice_id, customer_key, 'medium', total,
-        json_object('erp_invoice_id', erp_invoice_id, 'status', status, 'erp_status', erp_status)
+        'payment_status_mismatch' as mismatch_type,
+        'stripe' as anchor_system,
+        invoice_id as anchor_id,
+        customer_key,
+        'medium' as severity,
+        total as amount_at_risk,
+        json_object('erp_invoice_id', erp_invoice_id, 'status', status, 'erp_status', erp_status) as details
     from invoice_pairs
     where (status = 'paid' and erp_status = 'open') or (status = 'open' and erp_status = 'paidInFull')
+),
 
-    union all
-
+credit_note_missing_in_erp as (
     select
-        'credit_note_missing_in_erp', 'stripe', c.credit_note_id, i.customer_key, 'medium', c.amount,
-        json_object('invoice_id', c.invoice_id, 'currency', c.currency)
+        'credit_note_missing_in_erp' as mismatch_type,
+        'stripe' as anchor_system,
+        c.credit_note_id as anchor_id,
+        i.customer_key,
+        'medium' as severity,
+        c.amount as amount_at_risk,
+        json_object('invoice_id', c.invoice_id, 'currency', c.currency) as details
     from {{ ref('stg_stripe__credit_notes') }} as c
-    inner join identity as i on i.system = 'stripe' and i.native_id = c.customer_id
-    where c.status = 'issued'
-        and i.customer_key in (select customer_key from in_erp)
-        and not exists (
-            select 1 from {{ ref('stg_netsuite__credit_memos') }} as m
-            where upper(m.external_id) = upper(c.credit_note_id)
-        )
+    inner join identity as i on i.source_system = 'stripe' and c.customer_id = i.native_id
+    inner join erp_customer_groups as g on i.customer_key = g.customer_key
+    left join erp_credit_memo_keys as k on upper(c.credit_note_id) = k.external_key
+    where c.status = 'issued' and k.external_key is null
+),
 
-    union all
-
+entitlement_on_delinquent_account as (
     select
-        'entitlement_on_delinquent_account', 'zendesk', o.organization_id, o.customer_key, 'high', d.amount_remaining,
-        json_object('tier', o.tier, 'expected_tier', 'basic', 'oldest_due_at', d.oldest_due_at)
-    from organizations as o
-    left join delinquent as d on d.customer_key = o.customer_key
-    where o.is_delinquent and o.tier <> 'basic'
-
-    union all
-
-    select
-        'entitlement_after_cancellation', 'zendesk', organization_id, customer_key, 'medium', null,
-        json_object('tier', tier, 'expected_tier', 'basic')
+        'entitlement_on_delinquent_account' as mismatch_type,
+        'zendesk' as anchor_system,
+        organization_id as anchor_id,
+        customer_key,
+        'high' as severity,
+        amount_remaining as amount_at_risk,
+        json_object('tier', tier, 'expected_tier', 'basic', 'oldest_due_at', oldest_due_at) as details
     from organizations
-    where is_ended and not is_delinquent and tier <> 'basic'
+    where is_delinquent and tier != 'basic'
+),
 
-    union all
-
+entitlement_after_cancellation as (
     select
-        'entitlement_tier_mismatch', 'zendesk', organization_id, customer_key, 'low', null,
-        json_object('tier', tier, 'expected_tier', plan_tier)
+        'entitlement_after_cancellation' as mismatch_type,
+        'zendesk' as anchor_system,
+        organization_id as anchor_id,
+        customer_key,
+        'medium' as severity,
+        cast(null as decimal(18, 3)) as amount_at_risk,
+        json_object('tier', tier, 'expected_tier', 'basic') as details
+    from organizations
+    where is_ended and not is_delinquent and tier != 'basic'
+),
+
+entitlement_tier_mismatch as (
+    select
+        'entitlement_tier_mismatch' as mismatch_type,
+        'zendesk' as anchor_system,
+        organization_id as anchor_id,
+        customer_key,
+        'low' as severity,
+        cast(null as decimal(18, 3)) as amount_at_risk,
+        json_object('tier', tier, 'expected_tier', plan_tier) as details
     from organizations
     where not is_delinquent and not is_ended and tier is distinct from plan_tier
+),
 
-    union all
-
+closed_won_without_subscription as (
     select
-        'closed_won_without_subscription', 'hubspot', d.deal_id, i.customer_key, 'medium', d.amount,
+        'closed_won_without_subscription' as mismatch_type,
+        'hubspot' as anchor_system,
+        d.deal_id as anchor_id,
+        i.customer_key,
+        'medium' as severity,
+        d.amount as amount_at_risk,
         json_object('closedate_at', d.closedate_at, 'plan', d.plan, 'currency', d.deal_currency_code)
+            as details
     from {{ ref('stg_hubspot__deals') }} as d
-    inner join identity as i on i.system = 'hubspot' and i.native_id = d.company_id
-    where d.dealstage = 'closedwon'
-        and d.closedate_at < (select as_of from as_of) - interval {{ var('onboarding_sla_days') }} day
-        and not exists (
-            select 1 from subscriptions as s
-            where s.customer_key = i.customer_key and s.created_at >= d.closedate_at - interval 1 day
-        )
+    inner join identity as i on i.source_system = 'hubspot' and d.company_id = i.native_id
+    left join subscriptions as s
+        on i.customer_key = s.customer_key and s.created_at >= d.closedate_at - interval 1 day
+    where
+        d.dealstage = 'closedwon'
+        and d.closedate_at < {{ as_of() }} - interval {{ var('onboarding_sla_days') }} day
+        and s.subscription_id is null
+),
 
-    union all
-
+crm_arr_mismatch as (
     select
-        'crm_arr_mismatch', 'hubspot', h.company_id, i.customer_key, 'low',
-        cast(abs(coalesce(h.arr, 0) - b.arr) as decimal(18, 3)),
-        json_object('crm_arr', h.arr, 'billing_arr', b.arr, 'currency', b.currency)
+        'crm_arr_mismatch' as mismatch_type,
+        'hubspot' as anchor_system,
+        h.company_id as anchor_id,
+        i.customer_key,
+        'low' as severity,
+        abs(coalesce(h.arr, 0) - b.arr) as amount_at_risk,
+        json_object('crm_arr', h.arr, 'billing_arr', b.arr, 'currency', b.currency) as details
     from {{ ref('stg_hubspot__companies') }} as h
-    inner join identity as i on i.system = 'hubspot' and i.native_id = h.company_id
-    inner join billing_arr as b on b.customer_key = i.customer_key
+    inner join identity as i on i.source_system = 'hubspot' and h.company_id = i.native_id
+    inner join billing_arr as b on i.customer_key = b.customer_key
     where abs(coalesce(h.arr, 0) - b.arr) > {{ var('arr_tolerance') }} * b.arr
+),
 
+found as (
+    select * from customer_missing_in_erp
+    union all
+    select * from duplicate_erp_customer
+    union all
+    select * from subscription_missing_in_erp
+    union all
+    select * from erp_contract_without_active_subscription
+    union all
+    select * from invoice_missing_in_erp
+    union all
+    select * from invoice_amount_mismatch
+    union all
+    select * from invoice_currency_mismatch
+    union all
+    select * from payment_status_mismatch
+    union all
+    select * from credit_note_missing_in_erp
+    union all
+    select * from entitlement_tier_mismatch
+    union all
+    select * from entitlement_on_delinquent_account
+    union all
+    select * from entitlement_after_cancellation
+    union all
+    select * from closed_won_without_subscription
+    union all
+    select * from crm_arr_mismatch
 )
 
 select
@@ -278,6 +407,6 @@ select
     customer_key,
     severity,
     cast(amount_at_risk as decimal(18, 3)) as amount_at_risk,
-    (select as_of from as_of) as detected_at,
+    {{ as_of() }} as detected_at,
     details
 from found
