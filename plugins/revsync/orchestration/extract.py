@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from revsync.connectors import registry
+from revsync.connectors.base import run_stream
 from revsync.connectors.load import DEFAULT_LOOKBACK_S, Window, plan_stream
 from revsync.connectors.spool import read_spool, write_spool
 from revsync.warehouse.connect import open_warehouse, warehouse_path
@@ -86,7 +87,7 @@ def extract_stream_task(
     log.info("%s.%s: %s read since %s (stored cursor %s)", source, stream_name, plan.mode, plan.since, stored)
     spool = spool_dir / f"{source}.{stream_name}.{_safe(batch_id)}.jsonl"
     with connector.fetcher(credentials) as fetcher:
-        stats = write_spool(spool, _pages(fetcher, base_url, plan), log=log)
+        stats = write_spool(spool, run_stream(fetcher, base_url, plan.stream), log=log)
         retries = fetcher.retries
     log.info("%s.%s: fetched %d pages, %d records", source, stream_name, stats.pages, stats.records)
     with open_warehouse(warehouse) as con:
@@ -110,12 +111,6 @@ def extract_stream_task(
     }
     log.info("%s.%s: %s", source, stream_name, summary)
     return summary
-
-
-def _pages(fetcher, base_url: str, plan):
-    from revsync.connectors.base import run_stream
-
-    return run_stream(fetcher, base_url, plan.stream)
 
 
 def _safe(batch_id: str) -> str:
