@@ -3,7 +3,8 @@
 `extract_throughput` generates a world per scale in BENCH_EXTRACT_SCALES (default `small,medium`,
 seed 42; the harness has no world cache, so each scale is generated once per invocation and reused by
 every full-load run), serves it with faults off, and for each core source (stripe, hubspot, zendesk,
-netsuite) runs `load_source(..., "b1")` into a fresh DuckDB warehouse file, in a fresh spawned process
+netsuite) runs `load_source(..., "b1")` into a fresh DuckDB warehouse file opened as the extract DAGs
+open it (`open_warehouse`: revsync's DuckDB memory limit and spill folder), in a fresh spawned process
 per source and run so that process's peak RSS and CPU time are the extraction's own (the sandbox
 server is another process; its CPU time is read from /proc). Per source and in total (the sum over the
 sources, run one after another, as the per-source extract DAGs do) it reports the median of
@@ -73,10 +74,9 @@ def extract_child(source: str, base_url: str, credentials: dict, warehouse: str,
 
     A failure (e.g. DuckDB out of memory) is returned as `error`, with the time and RSS it took.
     """
-    import duckdb
-
     from revsync.connectors.load import load_source
     from revsync.connectors.registry import CONNECTORS
+    from revsync.warehouse.connect import open_warehouse
 
     waits = _WaitLog()
     http_log = logging.getLogger("revsync.connectors.http")
@@ -86,7 +86,7 @@ def extract_child(source: str, base_url: str, credentials: dict, warehouse: str,
     started = time.perf_counter()
     records, quarantined, error = 0, 0, None
     try:
-        with duckdb.connect(warehouse) as con:
+        with open_warehouse(warehouse) as con:  # as the extract DAGs open it (memory limit, spill dir)
             results = load_source(con, CONNECTORS[source], base_url, credentials, batch_id)
         records = sum(r.rows for r in results.values())
         quarantined = sum(r.quarantined for r in results.values())
@@ -127,6 +127,14 @@ def _expected(counts: dict) -> dict[str, int]:
     return {s: sum(counts[t] for t in tables_of(s).values()) for s in SOURCES}
 
 
+def _remove_warehouse(path: Path) -> None:
+    """A warehouse file with its WAL, lock file and spill folder."""
+    for extra in (".wal", ".lock"):
+        path.with_name(path.name + extra).unlink(missing_ok=True)
+    shutil.rmtree(path.with_name(path.name + ".tmp"), ignore_errors=True)
+    path.unlink(missing_ok=True)
+
+
 def _full_run(server, endpoints, expected: dict, work: Path, run: int, sources) -> dict[str, dict]:
     """One full load of each source into a fresh warehouse file `work/<source>_r<run>.duckdb`; a run
     that fails or lands other than the world's rows gets an `error`."""
@@ -136,9 +144,9 @@ def _full_run(server, endpoints, expected: dict, work: Path, run: int, sources) 
         if done["error"] is None and done["records"] != expected[source]:
             done["error"] = f"landed {done['records']} records, the world has {expected[source]}"
         out[source] = done
-        (work / f"{source}_r{run - 1}.duckdb").unlink(missing_ok=True)  # the last good run's file stays
+        _remove_warehouse(work / f"{source}_r{run - 1}.duckdb")  # the last good run's file stays
         if done["error"] is not None:
-            (work / f"{source}_r{run}.duckdb").unlink(missing_ok=True)
+            _remove_warehouse(work / f"{source}_r{run}.duckdb")
     return out
 
 
