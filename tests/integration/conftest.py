@@ -2,10 +2,13 @@
 
 `sandbox` is one server for the whole session on a small world; tests that change the world in ways
 others would notice (faults, `advance`) start their own server on a private copy with `start_sandbox`.
+dbt tests share one full landing of the small world (`small_landed`), copy it (`copy_landed`) and build
+with `run_dbt`; `small_built` is that landing with the whole dbt project built once, read-only.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -15,17 +18,24 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import httpx
 import pytest
 
+from revsync.connectors.load import load_source
+from revsync.connectors.registry import CONNECTORS
 from sandbox.server.runner import ENDPOINTS_FILE, read_endpoints
 from sandbox.world.generator import generate
 
 SMALL_CUSTOMERS = 1000
 SEED = 7
 START_TIMEOUT_S = 60
+DBT = str(Path(sys.executable).with_name("dbt"))
+DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
+DBT_TIMEOUT_S = 900
 
 
 @dataclass
@@ -124,3 +134,91 @@ def sandbox(copy_small_world, tmp_path_factory) -> Iterator[Sandbox]:
 def start_sandbox_factory():
     """`start_sandbox` as a fixture, for tests that serve a private world (tests/ is not a package)."""
     return start_sandbox
+
+
+@dataclass(frozen=True)
+class Landed:
+    """A warehouse with the four core sources fully landed from `world`, and the time of that load."""
+
+    warehouse: Path
+    world: Path
+    as_of: datetime
+
+    @property
+    def as_of_var(self) -> str:
+        return self.as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class DbtRun:
+    returncode: int
+    stdout: str
+    results: list[dict]
+
+    @property
+    def statuses(self) -> dict[str, str]:
+        return {r["unique_id"]: r["status"] for r in self.results}
+
+    @property
+    def failures(self) -> dict[str, str]:
+        return {k: v for k, v in self.statuses.items() if v not in ("success", "pass")}
+
+
+def run_dbt(warehouse: Path, workdir: Path, *args: str, dbt_vars: dict | None = None) -> DbtRun:
+    """`dbt <args>` on `warehouse`, with its target and logs in `workdir` (never the project's own)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REVSYNC_", "DBT_"))}
+    env |= {"REVSYNC_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    workdir.mkdir(parents=True, exist_ok=True)
+    target = workdir / "target"
+    argv = [DBT, *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
+    argv += ["--target-path", str(target), "--log-path", str(workdir / "logs")]
+    if dbt_vars:
+        argv += ["--vars", json.dumps(dbt_vars)]
+    done = subprocess.run(argv, env=env, cwd=workdir, capture_output=True, text=True, timeout=DBT_TIMEOUT_S)
+    results_file = target / "run_results.json"
+    results = json.loads(results_file.read_text())["results"] if results_file.exists() else []
+    return DbtRun(done.returncode, done.stdout + done.stderr, results)
+
+
+@pytest.fixture(scope="session")
+def small_landed(copy_small_world, tmp_path_factory) -> Landed:
+    """The small world fully landed from a private sandbox (no other test's writes); treat as read-only."""
+    world = copy_small_world(tmp_path_factory.mktemp("landed_world"))
+    warehouse = tmp_path_factory.mktemp("landed") / "warehouse.duckdb"
+    with start_sandbox(world) as running:
+        con = duckdb.connect(str(warehouse))
+        try:
+            for name, connector in CONNECTORS.items():
+                load_source(con, connector, running.base_url(name), running.creds(name), "b1")
+        finally:
+            con.close()
+    return Landed(warehouse, world, datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture(scope="session")
+def copy_landed(small_landed):
+    """`copy(folder)`: a private copy of `small_landed`'s warehouse in `folder`, as a `Landed`."""
+
+    def copy(folder: Path) -> Landed:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / "warehouse.duckdb"
+        shutil.copy(small_landed.warehouse, target)
+        return Landed(target, small_landed.world, small_landed.as_of)
+
+    return copy
+
+
+@pytest.fixture(scope="session")
+def small_built(copy_landed, tmp_path_factory) -> Landed:
+    """`small_landed` with the whole dbt project built (`dbt build`, every test) at its as-of; read-only.
+
+    Fails the session's dbt tests at once with the failing nodes if any model or test fails."""
+    folder = tmp_path_factory.mktemp("built")
+    landed = copy_landed(folder)
+    started = time.monotonic()
+    run = run_dbt(landed.warehouse, folder, "build", dbt_vars={"as_of": landed.as_of_var})
+    assert run.returncode == 0 and not run.failures, (run.failures, run.stdout[-4000:])
+    print(
+        f"dbt build (whole project, small world): {time.monotonic() - started:.1f}s, {len(run.results)} nodes"
+    )
+    return landed

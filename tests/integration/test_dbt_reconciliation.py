@@ -1,31 +1,23 @@
-"""dbt identity resolution and reconciliation over a warehouse landed from a private sandbox on the small
-world (seed 7): identity agrees with the generator's answer key, and `revsync sandbox score` finds
+"""dbt identity resolution and reconciliation over the small world (seed 7) landed from a private
+sandbox: identity agrees with the generator's answer key, and `revsync sandbox score` finds
 precision = recall = 1.00 for every implemented mismatch rule."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from revsync.connectors.load import load_source
-from revsync.connectors.registry import CONNECTORS
 from revsync.score import score
 from sandbox.world.plan import MISMATCH_TYPES
 
 pytestmark = pytest.mark.integration
 
-DBT = str(Path(sys.executable).with_name("dbt"))
 REVSYNC = str(Path(sys.executable).with_name("revsync"))
-PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
-BUILD_TIMEOUT_S = 600
 
 # Every rule dbt_project/models/marts/reconciliation/mismatches.sql implements, and those it does not
 # yet: the gap stays visible here instead of being skipped.
@@ -34,54 +26,9 @@ NOT_IMPLEMENTED: tuple[str, ...] = ()
 
 
 @pytest.fixture(scope="module")
-def landed(copy_small_world, tmp_path_factory, start_sandbox_factory) -> tuple[Path, Path, datetime]:
-    """A warehouse landed from a private sandbox (no other test's writes), its truth file, the as-of."""
-    world = copy_small_world(tmp_path_factory.mktemp("dbt_reconciliation_world"))
-    warehouse = tmp_path_factory.mktemp("dbt_reconciliation") / "warehouse.duckdb"
-    with start_sandbox_factory(world) as running:
-        con = duckdb.connect(str(warehouse))
-        try:
-            for name, connector in CONNECTORS.items():
-                load_source(con, connector, running.base_url(name), running.creds(name), "b1")
-        finally:
-            con.close()
-    as_of = datetime.now(UTC).replace(microsecond=0)
-    return warehouse, world, as_of
-
-
-def _dbt(warehouse: Path, workdir: Path, *args: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REVSYNC_", "DBT_"))}
-    env |= {"REVSYNC_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    target = workdir / "target"
-    argv = [DBT, *args, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
-    argv += ["--target-path", str(target), "--log-path", str(workdir / "logs")]
-    done = subprocess.run(argv, env=env, cwd=workdir, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
-    results_file = target / "run_results.json"
-    results = json.loads(results_file.read_text())["results"] if results_file.exists() else []
-    return done, results
-
-
-@pytest.fixture(scope="module")
-def built(landed, tmp_path_factory) -> tuple[Path, Path, datetime]:
-    """`dbt build` of staging and everything up to mismatches at the fixed as-of; every node passes."""
-    warehouse, world, as_of = landed
-    workdir = tmp_path_factory.mktemp("dbt_reconciliation_build")
-    started = time.monotonic()
-    done, results = _dbt(
-        warehouse,
-        workdir,
-        "build",
-        "--select",
-        "staging +mismatches",  # all of staging: its relationship tests reach streams rules do not read
-        "--vars",
-        json.dumps({"as_of": as_of.strftime("%Y-%m-%dT%H:%M:%SZ")}),
-    )
-    assert done.returncode == 0, done.stdout[-4000:]
-    statuses = {r["unique_id"]: r["status"] for r in results}
-    assert set(statuses.values()) == {"success", "pass"}, {k: v for k, v in statuses.items() if v != "pass"}
-    assert "model.revsync.int_customer_identity" in statuses and "model.revsync.mismatches" in statuses
-    print(f"dbt build --select staging +mismatches: {time.monotonic() - started:.1f}s, {len(results)} nodes")
-    return warehouse, world, as_of
+def built(small_built) -> tuple[Path, Path, datetime]:
+    """The small world landed and the whole dbt project built at a fixed as-of: every node passed."""
+    return small_built.warehouse, small_built.world, small_built.as_of
 
 
 def test_every_mismatch_type_is_implemented_or_listed_as_not_yet():
