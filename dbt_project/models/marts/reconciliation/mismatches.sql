@@ -115,7 +115,8 @@ delinquent as (
     select
         customer_key,
         min(due_at) as oldest_due_at,
-        sum(amount_remaining) as amount_remaining
+        sum(amount_remaining) as amount_remaining,
+        any_value(currency) as currency
     from invoices
     where
         status = 'open'
@@ -140,6 +141,7 @@ organizations as (
         e.plan_tier,
         d.oldest_due_at,
         d.amount_remaining,
+        d.currency,
         d.customer_key is not null as is_delinquent,
         e.customer_key is null as is_ended
     from {{ ref('stg_zendesk__organizations') }} as o
@@ -169,6 +171,7 @@ customer_missing_in_erp as (
         customer_key,
         'high' as severity,
         cast(null as decimal(18, 3)) as amount_at_risk,
+        cast(null as varchar) as currency,
         json_object('live_subscriptions', count(*)) as details
     from subscriptions
     where is_live and not is_in_erp
@@ -183,6 +186,7 @@ duplicate_erp_customer as (
         e.customer_key,
         'medium' as severity,
         cast(null as decimal(18, 3)) as amount_at_risk,
+        cast(null as varchar) as currency,
         json_object('erp_customer_ids', g.erp_customer_ids) as details
     from erp_customers as e
     inner join erp_customer_groups as g on e.customer_key = g.customer_key
@@ -197,6 +201,7 @@ subscription_missing_in_erp as (
         s.customer_key,
         'high' as severity,
         s.unit_amount_minor * s.quantity / power(10, s.exponent) as amount_at_risk,
+        s.currency,
         json_object('status', s.status, 'plan', s.plan, 'currency', s.currency) as details
     from subscriptions as s
     left join erp_sales_order_keys as k on upper(s.subscription_id) = k.external_key
@@ -211,6 +216,7 @@ erp_contract_without_active_subscription as (
         coalesce(e.customer_key, 'netsuite:' || o.customer_id) as customer_key,
         'medium' as severity,
         o.total as amount_at_risk,
+        o.currency,
         json_object(
             'status', o.status, 'external_id', o.external_id, 'subscription_status', s.status
         ) as details
@@ -228,6 +234,7 @@ invoice_missing_in_erp as (
         i.customer_key,
         'high' as severity,
         i.total as amount_at_risk,
+        i.currency,
         json_object('status', i.status, 'finalized_at', i.finalized_at, 'currency', i.currency) as details
     from invoices as i
     left join erp_invoices as n on upper(i.invoice_id) = n.external_key
@@ -245,6 +252,7 @@ invoice_amount_mismatch as (
         customer_key,
         'high' as severity,
         abs(total - erp_total) as amount_at_risk,
+        currency,
         json_object(
             'erp_invoice_id', erp_invoice_id, 'total', total, 'erp_total', erp_total, 'currency', currency
         ) as details
@@ -260,6 +268,7 @@ invoice_currency_mismatch as (
         customer_key,
         'high' as severity,
         total as amount_at_risk,
+        currency,
         json_object(
             'erp_invoice_id', erp_invoice_id, 'currency', currency, 'erp_currency', erp_currency
         ) as details
@@ -275,6 +284,7 @@ payment_status_mismatch as (
         customer_key,
         'medium' as severity,
         total as amount_at_risk,
+        currency,
         json_object('erp_invoice_id', erp_invoice_id, 'status', status, 'erp_status', erp_status) as details
     from invoice_pairs
     where (status = 'paid' and erp_status = 'open') or (status = 'open' and erp_status = 'paidInFull')
@@ -288,6 +298,7 @@ credit_note_missing_in_erp as (
         i.customer_key,
         'medium' as severity,
         c.amount as amount_at_risk,
+        c.currency,
         json_object('invoice_id', c.invoice_id, 'currency', c.currency) as details
     from {{ ref('stg_stripe__credit_notes') }} as c
     inner join identity as i on i.source_system = 'stripe' and c.customer_id = i.native_id
@@ -304,6 +315,7 @@ entitlement_on_delinquent_account as (
         customer_key,
         'high' as severity,
         amount_remaining as amount_at_risk,
+        currency,
         json_object('tier', tier, 'expected_tier', 'basic', 'oldest_due_at', oldest_due_at) as details
     from organizations
     where is_delinquent and tier != 'basic'
@@ -317,6 +329,7 @@ entitlement_after_cancellation as (
         customer_key,
         'medium' as severity,
         cast(null as decimal(18, 3)) as amount_at_risk,
+        cast(null as varchar) as currency,
         json_object('tier', tier, 'expected_tier', 'basic') as details
     from organizations
     where is_ended and not is_delinquent and tier != 'basic'
@@ -330,6 +343,7 @@ entitlement_tier_mismatch as (
         customer_key,
         'low' as severity,
         cast(null as decimal(18, 3)) as amount_at_risk,
+        cast(null as varchar) as currency,
         json_object('tier', tier, 'expected_tier', plan_tier) as details
     from organizations
     where not is_delinquent and not is_ended and tier is distinct from plan_tier
@@ -343,6 +357,7 @@ closed_won_without_subscription as (
         i.customer_key,
         'medium' as severity,
         d.amount as amount_at_risk,
+        d.deal_currency_code as currency,
         json_object('closedate_at', d.closedate_at, 'plan', d.plan, 'currency', d.deal_currency_code)
             as details
     from {{ ref('stg_hubspot__deals') }} as d
@@ -363,6 +378,7 @@ crm_arr_mismatch as (
         i.customer_key,
         'low' as severity,
         abs(coalesce(h.arr, 0) - b.arr) as amount_at_risk,
+        b.currency,
         json_object('crm_arr', h.arr, 'billing_arr', b.arr, 'currency', b.currency) as details
     from {{ ref('stg_hubspot__companies') }} as h
     inner join identity as i on i.source_system = 'hubspot' and h.company_id = i.native_id
@@ -407,6 +423,7 @@ select
     customer_key,
     severity,
     cast(amount_at_risk as decimal(18, 3)) as amount_at_risk,
+    currency,
     {{ as_of() }} as detected_at,
     details
 from found
