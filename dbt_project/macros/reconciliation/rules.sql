@@ -24,3 +24,22 @@
         {%- for name in var('support_tiers') %} when '{{ name }}' then {{ loop.index }}
         {%- endfor %} end
 {%- endmacro %}
+
+{# `amount` in `currency` (lowercase ISO code) converted to var `reporting_currency` with var `fx_rates`;
+   null for a currency without a rate. decimal(18, 3) like every amount. #}
+{% macro to_reporting_currency(amount, currency) -%}
+    cast({{ amount }} * case {{ currency }}
+        {%- for code, rate in var('fx_rates').items() %} when '{{ code }}' then {{ rate }}
+        {%- endfor %} end as decimal(18, 3))
+{%- endmacro %}
+
+{# The 14 mismatch types of ARCHITECTURE.md (contract), in its order. #}
+{% macro mismatch_types() -%}
+    {{ return([
+        'customer_missing_in_erp', 'duplicate_erp_customer', 'subscription_missing_in_erp',
+        'erp_contract_without_active_subscription', 'invoice_missing_in_erp', 'invoice_amount_mismatch',
+        'invoice_currency_mismatch', 'payment_status_mismatch', 'credit_note_missing_in_erp',
+        'entitlement_tier_mismatch', 'entitlement_on_delinquent_account', 'entitlement_after_cancellation',
+        'closed_won_without_subscription', 'crm_arr_mismatch',
+    ]) }}
+{%- endmacro %}
