@@ -23,13 +23,9 @@ erp_customers as (
     inner join identity as i on i.source_system = 'netsuite' and n.customer_id = i.native_id
 ),
 
+-- shared with the canonical marts: macros/reconciliation/customer_rules.sql
 erp_customer_groups as (
-    select
-        customer_key,
-        count(*) as erp_customers,
-        list(customer_id order by customer_id) as erp_customer_ids
-    from erp_customers
-    group by customer_key
+    {{ erp_customer_groups('erp_customers') }}
 ),
 
 subscriptions as (
@@ -45,10 +41,8 @@ subscriptions as (
         s.recurring_interval,
         p.plan,
         {{ plan_tier('p.plan') }} as tier,
-        {{ tier_rank(plan_tier('p.plan')) }} as tier_rank,
         {{ currency_exponent('s.currency') }} as exponent,
-        s.status in ('active', 'past_due') as is_live,
-        s.status in ('active', 'past_due', 'trialing') as is_entitled,
+        {{ is_live_subscription('s.status') }} as is_live,
         g.customer_key is not null as is_in_erp
     from {{ ref('stg_stripe__subscriptions') }} as s
     inner join identity as i on i.source_system = 'stripe' and s.customer_id = i.native_id
@@ -112,25 +106,11 @@ erp_credit_memo_keys as (
 ),
 
 delinquent as (
-    select
-        customer_key,
-        min(due_at) as oldest_due_at,
-        sum(amount_remaining) as amount_remaining,
-        any_value(currency) as currency
-    from invoices
-    where
-        status = 'open'
-        and due_at < {{ as_of() }} - interval {{ var('grace_period_days') }} day
-    group by customer_key
+    {{ delinquent_customers('invoices') }}
 ),
 
 entitled as (
-    select
-        customer_key,
-        arg_max(tier, tier_rank) as plan_tier
-    from subscriptions
-    where is_entitled
-    group by customer_key
+    {{ entitled_tiers('subscriptions') }}
 ),
 
 organizations as (
@@ -363,7 +343,7 @@ closed_won_without_subscription as (
     from {{ ref('stg_hubspot__deals') }} as d
     inner join identity as i on i.source_system = 'hubspot' and d.company_id = i.native_id
     left join subscriptions as s
-        on i.customer_key = s.customer_key and s.created_at >= d.closedate_at - interval 1 day
+        on i.customer_key = s.customer_key and {{ fulfils_deal('s.created_at', 'd.closedate_at') }}
     where
         d.dealstage = 'closedwon'
         and d.closedate_at < {{ as_of() }} - interval {{ var('onboarding_sla_days') }} day
