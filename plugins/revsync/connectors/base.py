@@ -1,19 +1,26 @@
 """Declarative streams over one generic paging engine (after dlt's rest_api source).
 
 A connector is a table of `Stream`s (name, path, primary key, cursor field, paginator, record path,
-params, incremental strategy); `run_stream` turns one stream into an iterator of `Page`s, each the
+params, incremental strategy, parents); `run_stream` turns one stream into an iterator of `Page`s, each the
 records of one response with the URL that served them and each record's cursor (its change time in
 epoch seconds). Paginators know only their vendor's paging protocol; incremental strategies
 (revsync.connectors.incremental) rewrite a stream into the vendor's "changed since" request; the
 fetcher knows only HTTP and retries.
+
+A child stream (one with `parents`) is requested once per parent record: each parent stream is read
+in full, its records reduced to distinct bindings of named fields, and the child's path and string
+params are formatted with each combination of bindings (`/v1/meters/{meter}/summaries?customer=
+{customer}`); each child record gets the binding's fields it does not carry itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import itertools
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import httpx
 
@@ -258,6 +265,20 @@ def epoch_millis_of(value: Any) -> int:
 
 
 @dataclass(frozen=True)
+class Parent:
+    """The records of another stream that a child stream is requested once per.
+
+    `fields` names the values bound from each parent record (name -> dotted path); a record missing
+    one is skipped, and records binding the same values make one request. `keep(record, params)`
+    (params: the child's resolved params, e.g. its time window) picks the parents worth a request.
+    """
+
+    stream: Stream
+    fields: dict[str, str]
+    keep: Callable[[dict, Mapping[str, Any]], bool] | None = None
+
+
+@dataclass(frozen=True)
 class Stream:
     name: str
     path: str
@@ -276,6 +297,9 @@ class Stream:
     contract: dict[str, str] = field(default_factory=dict)  # field -> kind checked per record (contract.py)
     # Called with (fetcher, base_url, records) to add what the change feed omits (HubSpot associations).
     enrich: Callable[[Fetcher, str, list[dict]], list[dict]] | None = None
+    # Request the stream once per combination of these parents' records (see the module doc).
+    # A param value may be a callable of no arguments, evaluated when the stream runs (`now`).
+    parents: tuple[Parent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -294,6 +318,11 @@ class Connector:
 
 def run_stream(fetcher: Fetcher, base_url: str, stream: Stream) -> Iterator[Page]:
     """Yield every page of `stream`, one response at a time (memory stays one page)."""
+    if any(callable(v) for v in stream.params.values()):
+        stream = replace(stream, params={k: v() if callable(v) else v for k, v in stream.params.items()})
+    if stream.parents:
+        yield from _run_children(fetcher, base_url, stream)
+        return
     request: Request | None = stream.paginator.first(base_url.rstrip("/") + stream.path, stream)
     while request is not None:
         body, headers, items = _fetch_page(fetcher, request, stream)
@@ -302,6 +331,39 @@ def run_stream(fetcher: Fetcher, base_url: str, stream: Stream) -> Iterator[Page
             records = stream.enrich(fetcher, base_url, records)
         yield Page(records, request.full_url, [_cursor(stream, item) for item in items])
         request = stream.paginator.next(request, body, items, headers)
+
+
+def _run_children(fetcher: Fetcher, base_url: str, stream: Stream) -> Iterator[Page]:
+    """Run `stream` once per combination of its parents' bindings, each record tagged with its binding."""
+    bindings = [_bindings(fetcher, base_url, parent, stream.params) for parent in stream.parents]
+    for combination in itertools.product(*bindings):
+        values = {name: value for binding in combination for name, value in binding}
+        child = replace(
+            stream,
+            path=stream.path.format_map({k: quote(v, safe="") for k, v in values.items()}),
+            params={k: v.format_map(values) if isinstance(v, str) else v for k, v in stream.params.items()},
+            parents=(),
+        )
+        for page in run_stream(fetcher, base_url, child):
+            for record in page.records:
+                for name, value in values.items():
+                    record.setdefault(name, value)
+            yield page
+
+
+def _bindings(
+    fetcher: Fetcher, base_url: str, parent: Parent, params: Mapping[str, Any]
+) -> list[tuple[tuple[str, str], ...]]:
+    """The distinct (name, value) bindings of `parent`'s records that `keep` accepts, in first-seen order."""
+    seen: dict[tuple[tuple[str, str], ...], None] = {}
+    for page in run_stream(fetcher, base_url, parent.stream):
+        for record in page.records:
+            if parent.keep is not None and not parent.keep(record, params):
+                continue
+            values = tuple((name, dig(record, path)) for name, path in parent.fields.items())
+            if all(v is not None and v != "" for _, v in values):
+                seen.setdefault(tuple((n, str(v)) for n, v in values), None)
+    return list(seen)
 
 
 def _fetch_page(fetcher: Fetcher, request: Request, stream: Stream) -> tuple[Any, httpx.Headers, list[dict]]:

@@ -170,3 +170,33 @@ class ParamSince(Incremental):
         bound = max(since - self.exclusive, 0)
         value = datetime.fromtimestamp(bound, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if self.iso else bound
         return replace(stream, params={**stream.params, self.param: value})
+
+
+@dataclass(frozen=True)
+class TimeWindow(Incremental):
+    """Aggregates asked for a `[start, end)` time range (Stripe meter event summaries): ask for whole
+    `grain_s` buckets (UTC) from `since` up to the one holding `until` (or now), so that every bucket
+    comes back whole and keeps its id. The records carry no change time: the stream's cursor becomes
+    the time the window was read to (load.plan_stream), and the lookback re-reads the last bucket."""
+
+    start_param: str = "start_time"
+    end_param: str = "end_time"
+    grain_s: int = 86_400
+
+    def changes(self, stream: Stream, since: int, until: int | None) -> Stream:
+        end = int(time.time()) if until is None else until
+        params = {
+            **stream.params,
+            self.start_param: floor_to(max(since, 0), self.grain_s),
+            self.end_param: ceil_to(end, self.grain_s),
+        }
+        return replace(stream, params=params, cursor_is_change_time=False)
+
+
+def floor_to(epoch: int, grain_s: int) -> int:
+    return epoch // grain_s * grain_s
+
+
+def ceil_to(epoch: int, grain_s: int) -> int:
+    """The end of the bucket holding `epoch` (a bucket starting at `epoch` ends one grain later)."""
+    return floor_to(epoch, grain_s) + grain_s

@@ -63,7 +63,12 @@ def plan_stream(stream: Stream, stored: int | None, window: Window, now: int | N
     if since is None or stream.incremental is None:
         floor = stored if stream.cursor_is_change_time else max(stored or 0, now)
         return Plan("full", None, stream, floor)
-    return Plan("incremental", since, stream.incremental.changes(stream, since, window.until), stored)
+    changes = stream.incremental.changes(stream, since, window.until)
+    if changes.cursor_is_change_time:
+        return Plan("incremental", since, changes, stored)
+    # Records without a change time (aggregates over a time window): the window was read to `until`.
+    read_to = now if window.until is None else min(window.until, now)
+    return Plan("incremental", since, changes, max(stored or 0, read_to))
 
 
 def extract_stream(

@@ -2,12 +2,25 @@
 
 Incremental: Stripe has no updated-since filter, so changes come from `/v1/events` of each stream's
 object type (kept 30 days); a full load's cursor is the time it started.
+
+`usage` is daily usage per billing meter and customer: the meter event summaries
+(`/v1/billing/meters/{id}/event_summaries`, `value_grouping_window=day`), requested per meter x
+customer because Stripe has no "customers with usage" list. The customers come from the
+subscriptions list, keeping only customers with a subscription live during the window (not ended
+before its start): usage is billed through a subscription, and this both bounds the fan-out and
+needs no other stream landed first (stream tasks run in parallel). Incremental runs ask for the whole
+UTC days from the cursor minus the lookback (TimeWindow); a day's summary keeps its id as its value
+grows, so each new value lands as a new version.
 """
 
 from __future__ import annotations
 
-from revsync.connectors.base import Connector, Stream, StripeCursor
-from revsync.connectors.incremental import StripeEvents
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from revsync.connectors.base import Connector, Parent, Stream, StripeCursor
+from revsync.connectors.incremental import StripeEvents, TimeWindow, ceil_to
 
 PAGER = StripeCursor(limit=100)
 AMOUNTS = {
@@ -45,6 +58,37 @@ def _stream(name: str, **params: str) -> Stream:
     )
 
 
+def _live_in_window(subscription: dict, params: Mapping[str, Any]) -> bool:
+    """A subscription that had not ended by the window's start (ended_at is null while it lives)."""
+    ended = subscription.get("ended_at")
+    return ended is None or int(ended) >= int(params["start_time"])
+
+
+DAY = 86_400
+METERS = Stream("meters", "/v1/billing/meters", "id", PAGER, "data")
+USAGE = Stream(
+    "usage",
+    "/v1/billing/meters/{meter}/event_summaries",
+    "id",  # mrs_<hash of meter|customer|bucket start|bucket end>: one id per meter, customer and day
+    PAGER,
+    "data",
+    cursor_field="start_time",
+    params={
+        "customer": "{customer}",
+        "value_grouping_window": "day",
+        "start_time": 0,  # a full load reads all history
+        "end_time": lambda: ceil_to(int(time.time()), DAY),  # through the end of today (UTC)
+    },
+    incremental=TimeWindow("start_time", "end_time", DAY),
+    cursor_is_change_time=False,
+    contract={"start_time": "integer", "end_time": "integer", "aggregated_value": "number"},
+    parents=(
+        Parent(METERS, {"meter": "id"}),
+        Parent(_stream("subscriptions", status="all"), {"customer": "customer"}, keep=_live_in_window),
+    ),
+)
+
+
 def auth(credentials: dict[str, str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {credentials['api_key']}"}
 
@@ -59,6 +103,7 @@ CONNECTOR = Connector(
         _stream("credit_notes"),
         _stream("products"),
         _stream("prices"),
+        USAGE,
     ),
     auth,
 )

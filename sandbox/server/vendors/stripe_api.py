@@ -918,6 +918,10 @@ def build_router() -> APIRouter:
                     "start_time": max(bucket_start, start),
                 }
             )
+        after = params.get("starting_after")
+        if after:  # summaries come oldest first; page on after the given one
+            ids = [d["id"] for d in data]
+            data = data[ids.index(after) + 1 :] if after in ids else []
         return json_response(
             {
                 "object": "list",
