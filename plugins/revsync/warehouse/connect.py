@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import duckdb
 
@@ -45,10 +46,11 @@ def warehouse_path() -> Path:
 
 
 @contextmanager
-def open_warehouse(
-    path: Path | str | None = None, wait_s: float = 600.0
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-write connection to the warehouse, held under an exclusive lock for the block's duration."""
+def warehouse_lock(path: Path | str | None = None, wait_s: float = 600.0) -> Iterator[IO[str]]:
+    """Hold the warehouse's writer lock (`<warehouse>.lock`) for the block, waiting up to `wait_s` for it.
+
+    Yields the open lock file: a child process given its descriptor (`pass_fds`) shares the lock, so
+    the lock outlives a killed parent until the child (say, dbt writing the warehouse) exits too."""
     target = Path(path) if path is not None else warehouse_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.with_name(target.name + ".lock"), "a+") as lock:
@@ -69,10 +71,20 @@ def open_warehouse(
                     waited = True
                 time.sleep(LOCK_POLL_S)
         try:
-            con = connect(target)
-            try:
-                yield con
-            finally:
-                con.close()
+            yield lock
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextmanager
+def open_warehouse(
+    path: Path | str | None = None, wait_s: float = 600.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection to the warehouse, held under an exclusive lock for the block's duration."""
+    target = Path(path) if path is not None else warehouse_path()
+    with warehouse_lock(target, wait_s):
+        con = connect(target)
+        try:
+            yield con
+        finally:
+            con.close()
