@@ -28,6 +28,8 @@ def _counts(con, source: str, batch_id: str) -> dict[str, tuple[int, int]]:
     """stream -> (rows, distinct primary keys) landed for `batch_id`."""
     out = {}
     for stream in CONNECTORS[source].streams:
+        if (source, stream.name) not in WORLD_TABLES:  # aggregates (stripe usage): test_usage.py
+            continue
         sql = (
             f"select count(*), count(distinct _pk) from {raw_table(source, stream.name)} where _batch_id = ?"
         )
@@ -63,7 +65,8 @@ def test_landing_metadata_is_filled(loaded):
     ).fetchone()
     assert row[0] == 0 and row[1].startswith("http://127.0.0.1:")
     cursors = loaded.execute("select count(*), count(cursor) from revsync_state.cursors").fetchone()
-    assert cursors == (len(WORLD_TABLES), len(WORLD_TABLES))
+    streams = sum(len(c.streams) for c in CONNECTORS.values())
+    assert cursors == (streams, streams)
 
 
 def test_no_secret_reaches_the_warehouse(loaded, sandbox):

@@ -37,6 +37,7 @@ STAGING_MODELS = {
     ("stripe", "credit_notes"): "stg_stripe__credit_notes",
     ("stripe", "products"): "stg_stripe__products",
     ("stripe", "prices"): "stg_stripe__prices",
+    ("stripe", "usage"): "stg_stripe__usage",  # daily sums, no world table: compared by sums below
     ("hubspot", "companies"): "stg_hubspot__companies",
     ("hubspot", "contacts"): "stg_hubspot__contacts",
     ("hubspot", "deals"): "stg_hubspot__deals",
@@ -110,7 +111,9 @@ def test_staging_builds_twice_with_every_test_passing_and_the_worlds_row_counts(
         }
     finally:
         con.close()
-    assert got == {key: counts[STREAM_TABLES[key]] for key in STAGING_MODELS}
+    counted = {key: n for key, n in got.items() if key in STREAM_TABLES}  # stripe usage: by sums below
+    assert counted == {key: counts[STREAM_TABLES[key]] for key in counted}
+    assert len(counted) == len(STAGING_MODELS) - 1 and got[("stripe", "usage")] > 0
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +129,18 @@ def staged(landed, builds, small_world) -> duckdb.DuckDBPyConnection:
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple:
     return con.execute(sql).fetchone()
+
+
+def test_stripe_daily_usage_sums_to_the_worlds_usage_records_per_customer_and_meter(staged):
+    diff = staged.execute(
+        "with world_sums as (select customer, 'mtr_' || meter as meter_id, sum(quantity) as quantity"
+        " from world.stripe_usage_records group by all),"
+        " staged_sums as (select customer_id as customer, meter_id, sum(quantity) as quantity"
+        " from staging.stg_stripe__usage group by all)"
+        " select count(*), count(*) filter (where w.quantity is distinct from s.quantity)"
+        " from world_sums w full join staged_sums s using (customer, meter_id)"
+    ).fetchone()
+    assert diff[0] > 100 and diff[1] == 0, diff
 
 
 def test_stripe_minor_units_become_decimals_by_the_currencys_exponent(staged):

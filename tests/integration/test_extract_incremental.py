@@ -25,7 +25,8 @@ def _extract(con, server, batch_id: str) -> dict[tuple[str, str], tuple[str, int
         results = load_source(con, connector, server.base_url(name), server.creds(name), batch_id)
         for stream, result in results.items():
             assert result.quarantined == 0, (name, stream, result)
-            out[(name, stream)] = result.rows
+            if (name, stream) in CHANGE_TABLES:  # aggregates (stripe usage): test_usage.py
+                out[(name, stream)] = result.rows
     return out
 
 

@@ -82,7 +82,7 @@ def test_dag_folder_parses_fast_without_io():
     assert stripe["tasks"] == sorted(
         ["publish"]
         + [f"extract_{s}" for s in ("customers", "subscriptions", "invoices", "charges", "credit_notes")]
-        + ["extract_products", "extract_prices"]
+        + ["extract_products", "extract_prices", "extract_usage"]
     )
     assert stripe["outlets"] == {"publish": ["revsync://raw/stripe"]}
     assert "*/15 * * * *" in stripe["schedule"] and stripe["catchup"] is False
