@@ -10,8 +10,13 @@ One step, atomically (nothing observes the world halfway):
    customers that carry no discrepancy yet. Some downstream effects are deliberately lost (the
    integration bugs revsync exists to catch); each loss is written to the truth with its event time
    and the time its rule can first see it.
+4. Serve what aging changed: records whose aged timestamps a mismatch rule compares with a threshold
+   are re-served as changed (see `Step.serve_aged`), so a pipeline's copy landed before the step
+   cannot disagree with the world about which side of the threshold they are on.
 
 Everything written gets `updated_at` = now, and every Stripe change gets an event, as the vendors do.
+Change clocks (`updated_at`, the events' `created`) are never aged: they are the vendors' change feeds
+on the wall clock (see `age`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import functools
 import json
 import random
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +117,7 @@ class Writer:
         self.con = con
         self.now = now
         self.written: Counter[str] = Counter()
+        self.ids: dict[str, set[str | int]] = defaultdict(set)  # table -> ids written in this step
         self._next: dict[str, int] = {}
 
     def peek_seq(self, table: str) -> int:
@@ -147,6 +153,7 @@ class Writer:
             [seq, new_id, *values.values()],
         )
         self.written[f"{table}.created"] += 1
+        self.ids[table].add(new_id)
         event = event or CREATED_EVENT.get(table)
         if event:
             self.event(event, table, new_id)
@@ -166,8 +173,17 @@ class Writer:
         assignments = ", ".join(f"{column} = ?" for column in values)
         self.con.execute(f"update {table} set {assignments} where id = ?", [*values.values(), record_id])
         self.written[f"{table}.updated"] += 1
+        self.ids[table].add(record_id)
         if event:
             self.event(event, table, record_id, previous)
+
+    def touch(self, table: str, record_id: str | int, event: str | None = None) -> None:
+        """Serve the record as changed now (updated_at = now, and a Stripe event) without changing it."""
+        self.con.execute(f"update {table} set updated_at = ? where id = ?", [self.now, record_id])
+        self.written[f"{table}.touched"] += 1
+        self.ids[table].add(record_id)
+        if event:
+            self.event(event, table, record_id)
 
     def event(self, kind: str, table: str, object_id: str | int, previous: dict | None = None) -> None:
         """A Stripe event whose data.object is the object exactly as the API serves it now."""
@@ -787,6 +803,88 @@ class Step:
         else:
             self.set_tier(c["zendesk"], expected)
 
+    # -- 4. what aging changed ------------------------------------------------------------------------
+    def serve_aged(self, before: int) -> None:
+        """Serve as changed now the records whose aged timestamps a mismatch rule reads.
+
+        Aging rewrites timestamps without a change a pipeline could see, so a copy landed before a
+        step keeps the old ones: too young by every minute advanced since. Where a rule compares such
+        a timestamp with a threshold, the copy can fall on the other side of it than the world. So
+        after a step, every record in a state whose age a rule reads, and that was on the young side
+        of the threshold at the previous step (`before`: an as-of for the current timestamps; it may
+        have crossed since), is re-served: its latest version then carries the current timestamps,
+        and the stale copy of every other such record is past the threshold as the world's is.
+        Records already past the threshold at the previous step were re-served when they crossed it.
+
+        - open invoices (delinquency after the grace period): Stripe's `invoice.overdue`;
+        - invoices not in the ERP (sync SLA): `invoice.updated`;
+        - won deals without a subscription (onboarding SLA), and the won deals of companies whose
+          subscriptions changed in this step: the closed-won rule compares the deal's close date with
+          the subscriptions' creation, so both must be served in the same step's timestamps.
+        """
+        written = self.w.ids
+
+        def fresh(table: str, rows: list[tuple]) -> list:
+            return [r[0] for r in rows if r[0] not in written[table]]
+
+        overdue = fresh(
+            "stripe_invoices",
+            self.w.all(
+                "select id from stripe_invoices where status = 'open' and ? - due_at < ? order by seq",
+                [before, GRACE_PERIOD],
+            ),
+        )
+        unsynced = fresh(
+            "stripe_invoices",
+            self.w.all(
+                "select i.id from stripe_invoices i where i.status in ('open', 'paid') "
+                "and ? - i.finalized_at < ? "
+                "and not exists (select 1 from netsuite_invoices n where upper(n.external_id) = upper(i.id)) "
+                "order by i.seq",
+                [before, SYNC_SLA],
+            ),
+        )
+        for invoice in overdue:
+            self.w.touch("stripe_invoices", invoice, "invoice.overdue")
+        for invoice in unsynced:
+            if invoice not in written["stripe_invoices"]:
+                self.w.touch("stripe_invoices", invoice, "invoice.updated")
+        pending = fresh(
+            "hubspot_deals",
+            self.w.all(
+                "select d.id from hubspot_deals d join company_refs r on r.hubspot_company_id = d.company_id "
+                "where d.dealstage = 'closedwon' and ? - d.closedate_at < ? and not exists (select 1 from "
+                "stripe_subscriptions s where s.customer = r.stripe_customer_id "
+                "and s.created_at >= d.closedate_at - ?) order by d.seq",
+                [before, ONBOARDING_SLA, DAY],
+            ),
+        )
+        customers = [
+            r[0]
+            for r in self.w.all(
+                "select distinct customer from stripe_subscriptions where list_contains(?, id)",
+                [sorted(written["stripe_subscriptions"])],
+            )
+        ]
+        followers = fresh(
+            "hubspot_deals",
+            self.w.all(
+                "select d.id from hubspot_deals d join company_refs r on r.hubspot_company_id = d.company_id "
+                "where d.dealstage = 'closedwon' and list_contains(?, r.stripe_customer_id) order by d.seq",
+                [customers],
+            ),
+        )
+        for deal in dict.fromkeys(pending + followers):
+            self.w.touch("hubspot_deals", deal)
+        for key, count in (
+            ("aged.invoice_overdue", len(overdue)),
+            ("aged.invoice_unsynced", len(set(unsynced) - set(overdue))),
+            ("aged.deal_pending", len(pending)),
+            ("aged.deal_of_changed_subscription", len(set(followers) - set(pending))),
+        ):
+            if count:
+                self.summary[key] += count
+
     # -- 3. events ----------------------------------------------------------------------------------
     def pick(self, sql: str, params: list | None = None) -> str | None:
         """A random clean customer ref among `sql`'s results (first column), untouched in this step.
@@ -1076,13 +1174,19 @@ class Step:
 
 
 def age(con: duckdb.DuckDBPyConnection, seconds: int) -> None:
-    """Move every timestamp of the world `seconds` into the past."""
+    """Move every timestamp of the world `seconds` into the past, except the vendors' change clocks.
+
+    `updated_at` (served as HubSpot's hs_lastmodifieddate, Zendesk's and NetSuite's last-modified
+    times) and the Stripe events' `created` say when a vendor changed a record, on the wall clock, as
+    change feeds do: a change made by an earlier step stays after an incremental cursor taken before
+    it, however far later steps age the world.
+    """
     columns = con.execute(
         "select c.table_name, list(c.column_name order by c.ordinal_position) "
         "from information_schema.columns c "
         "join information_schema.tables t on t.table_name = c.table_name and t.table_schema = c.table_schema "
-        "where t.table_type = 'BASE TABLE' and t.table_schema = 'main' "
-        "and c.column_name like '%\\_at' escape '\\' group by 1 order by 1"
+        "where t.table_type = 'BASE TABLE' and t.table_schema = 'main' and t.table_name <> 'stripe_events' "
+        "and c.column_name like '%\\_at' escape '\\' and c.column_name <> 'updated_at' group by 1 order by 1"
     ).fetchall()
     for table, names in columns:
         assignments = ", ".join(f"{name} = {name} - {seconds}" for name in names)
@@ -1109,13 +1213,17 @@ def advance(
     customers = con.execute("select count(*) from stripe_customers").fetchall()[0][0]
     if events is None:
         events = max(1, round(customers * EVENT_RATE * minutes / 60))
+    # the previous step's time (or the generation's), in the timestamps as they are after this aging
+    before = int(meta.get("stepped_at", meta.get("generated_at", now))) - minutes * 60
     con.execute("begin transaction")
     try:
         age(con, minutes * 60)
         run = Step(con, now, random.Random(f"{meta.get('seed', '0')}:{step}"))
         run.catch_up()
         run.events(events)
+        run.serve_aged(before)
         for key, value in (
+            ("stepped_at", str(now)),
             ("advance_steps", str(step)),
             ("advanced_minutes", str(int(meta.get("advanced_minutes", "0")) + minutes)),
         ):
