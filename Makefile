@@ -15,6 +15,14 @@ UV := $(shell uv --version >/dev/null 2>&1 && command -v uv)
 endif
 
 LINT_PATHS  := plugins dags sandbox tests bench
+
+# The reconcile DAG reads dbt's manifest (absolute paths inside: never committed); rebuilt when a file
+# of the dbt project changed. Each reconcile task republishes it too.
+REVSYNC_HOME ?= .revsync
+MANIFEST := $(REVSYNC_HOME)/dbt/manifest.json
+DBT_FILES := $(shell find dbt_project \( -name target -o -name logs -o -name dbt_packages \) -prune \
+                -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print 2>/dev/null)
+
 PYTEST_ARGS ?=
 
 # Passed through to `revsync demo`.
@@ -24,7 +32,7 @@ KEEP  ?=
 DEMO_ARGS := $(if $(SEED),--seed $(SEED)) $(if $(SCALE),--scale $(SCALE)) \
              $(if $(filter 1 true yes,$(KEEP)),--keep)
 
-.PHONY: help setup demo test lint format bench lock clean distclean
+.PHONY: help setup manifest demo test lint format bench lock clean distclean
 
 help:
 	@echo "make demo    run the pipeline demo against the local sandbox (SEED=, SCALE=, KEEP=1)"
@@ -32,11 +40,17 @@ help:
 	@echo "make lint    ruff check + ruff format --check; sqlfluff on dbt_project/models"
 	@echo "make format  apply ruff fixes and formatting"
 	@echo "make bench   run the benchmarks into build/bench/results.{json,md}"
-	@echo "make setup   create/refresh $(VENV) from requirements.txt and this package (editable)"
+	@echo "make setup   create/refresh $(VENV) from requirements.txt and this package (editable), then make manifest"
+	@echo "make manifest  dbt parse into \$$REVSYNC_HOME/dbt/manifest.json: the reconcile DAG's task list"
 	@echo "make lock    recompile requirements.txt from requirements.in (needs uv)"
 	@echo "make clean   remove build output and caches; make distclean also removes $(VENV) and .revsync"
 
-setup: $(STAMP)
+setup: $(STAMP) $(MANIFEST)
+
+manifest: $(MANIFEST)
+
+$(MANIFEST): $(STAMP) $(DBT_FILES)
+	REVSYNC_HOME=$(REVSYNC_HOME) $(PY) -m revsync.orchestration.reconcile manifest
 
 # The stamp is rebuilt when missing or older than requirements.txt / pyproject.toml. It is
 # touched only after a successful install, so a failed install is retried next time.

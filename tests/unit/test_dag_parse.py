@@ -67,8 +67,8 @@ def _parse(extra_env: dict[str, str] | None = None, folder: Path = ROOT / "dags"
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_dag_folder_parses_fast_without_io():
-    parsed = _parse()
+def test_dag_folder_parses_fast_without_io(reconcile_home):
+    parsed = _parse({"REVSYNC_HOME": str(reconcile_home)})
     assert parsed["errors"] == {}
     assert parsed["opened"] == []
     assert parsed["seconds"] < 2.0, parsed["seconds"]
@@ -77,6 +77,7 @@ def test_dag_folder_parses_fast_without_io():
         "extract_netsuite",
         "extract_stripe",
         "extract_zendesk",
+        "reconcile",
     ]
     stripe = parsed["dags"]["extract_stripe"]
     assert stripe["tasks"] == sorted(
@@ -88,6 +89,13 @@ def test_dag_folder_parses_fast_without_io():
     assert "*/15 * * * *" in stripe["schedule"] and stripe["catchup"] is False
     assert stripe["params"] == ["full_refresh", "lookback_seconds", "start_cursor"]
     assert stripe["retries"] == 3 and stripe["doc"] and "extract" in stripe["tags"]
+
+
+def test_without_a_dbt_manifest_the_reconcile_dag_fails_to_import_naming_the_fix(tmp_path):
+    parsed = _parse({"REVSYNC_HOME": str(tmp_path)})
+    assert list(parsed["errors"]) == [str(ROOT / "dags" / "revsync_reconcile.py")]
+    assert "make manifest" in next(iter(parsed["errors"].values()))
+    assert "reconcile" not in parsed["dags"] and "extract_stripe" in parsed["dags"]
 
 
 def test_optional_sources_get_dags_when_their_connection_is_configured():
