@@ -1,0 +1,69 @@
+{{ config(materialized="table", schema="sync") }}
+
+{#
+    One row per Zendesk organization whose support tier must change, for the push_entitlements DAG:
+    the tier the entitlement rules expect (mismatches: the plan's tier, or `basic` past the grace
+    period while unpaid or after the subscription ended). The write is Zendesk's organization update
+    `PUT /api/v2/organizations/{id}.json` with {"organization": {"organization_fields":
+    {"support_tier": <tier>}}}; Zendesk merges organization_fields, so only the tier changes and
+    replaying the write is harmless. An organization whose expected tier is unknown (a plan outside
+    var `plan_support_tiers`) gets no change.
+#}
+
+with
+
+entitlement_mismatches as (
+    select
+        anchor_id as organization_id,
+        customer_key,
+        mismatch_type,
+        json_extract_string(details, '$.tier') as current_tier,
+        json_extract_string(details, '$.expected_tier') as tier_to_set
+    from {{ ref('mismatches') }}
+    where
+        mismatch_type in (
+            'entitlement_tier_mismatch',
+            'entitlement_on_delinquent_account',
+            'entitlement_after_cancellation'
+        )
+),
+
+changes as (
+    select
+        m.organization_id,
+        m.customer_key,
+        o.name as organization_name,
+        m.current_tier,
+        m.tier_to_set,
+        m.mismatch_type as reason,
+        o._changed_at as source_changed_at,
+        {{ correlation_id('zendesk', 'organization', 'm.organization_id', 'o._changed_at') }}
+            as correlation_id,
+        {{ canonical_json("json_object(
+            'organization', json_object('organization_fields', json_object('support_tier', m.tier_to_set))
+        )") }} as payload
+    from entitlement_mismatches as m
+    inner join {{ ref('stg_zendesk__organizations') }} as o on m.organization_id = o.organization_id
+    where m.tier_to_set is not null
+)
+
+-- sqlfluff:rules:references.keywords:ignore_words:name,domain,type,role,target,operation
+select
+    {{ change_key("'zendesk'", "'organization'", "'update'", 'organization_id', 'payload') }}
+        as idempotency_key,
+    'zendesk' as target,
+    'organization' as record_type,
+    'update' as operation,
+    'PUT' as http_method,
+    '/api/v2/organizations/' || organization_id || '.json' as http_path,
+    organization_id,
+    organization_name,
+    customer_key,
+    current_tier,
+    tier_to_set,
+    reason,
+    correlation_id,
+    cast(payload as json) as payload,
+    sha256(payload) as payload_hash,
+    source_changed_at
+from changes
