@@ -93,7 +93,7 @@ def scored(built):
 
 def test_the_score_evaluates_at_the_builds_as_of(built, scored):
     assert scored.as_of == built[2]
-    assert scored.table.endswith('"mismatches"') or scored.table.endswith('"mismatch_history"')
+    assert scored.table == '"reconciliation"."mismatch_history"'
     assert sum(s.expected for s in scored.types.values()) > 500
 
 

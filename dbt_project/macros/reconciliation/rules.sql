@@ -43,3 +43,4 @@
         'closed_won_without_subscription', 'crm_arr_mismatch',
     ]) }}
 {%- endmacro %}
+
