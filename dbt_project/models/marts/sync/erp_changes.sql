@@ -246,6 +246,16 @@ stripe_invoices as (
     where i.status in ('open', 'paid')
 ),
 
+-- the keys of the changes above (narrow: a joined `payload` column would shadow a CTE's own
+-- `payload` alias that its change_key() reads)
+sales_order_keys as (
+    select
+        source_id,
+        target_external_id,
+        idempotency_key
+    from sales_order_creates
+),
+
 -- 3. invoices: finalized in billing, absent from the ERP (at once: the SLA only dates the mismatch)
 invoice_creates as (
     select
@@ -276,7 +286,7 @@ invoice_creates as (
     inner join customer_targets as t on i.customer_key = t.customer_key
     left join erp_invoices as n on upper(i.invoice_id) = n.external_key
     left join erp_sales_orders as o on upper(i.subscription_id) = o.external_key
-    left join sales_order_creates as so on i.subscription_id = so.source_id
+    left join sales_order_keys as so on i.subscription_id = so.source_id
     where n.external_key is null
 ),
 
@@ -364,6 +374,13 @@ erp_credit_memo_keys as (
     where external_id is not null
 ),
 
+invoice_keys as (
+    select
+        source_id,
+        idempotency_key
+    from invoice_creates
+),
+
 -- 4'. credit memos: an issued credit note without one (never over a held invoice)
 credit_memo_creates as (
     select
@@ -394,7 +411,7 @@ credit_memo_creates as (
     inner join customer_targets as t on i.customer_key = t.customer_key
     left join erp_credit_memo_keys as k on upper(n.credit_note_id) = k.external_key
     left join erp_invoices as ei on upper(n.invoice_id) = ei.external_key
-    left join invoice_creates as ic on n.invoice_id = ic.source_id
+    left join invoice_keys as ic on n.invoice_id = ic.source_id
     left join held_invoices as h on upper(n.invoice_id) = h.invoice_key
     where n.status = 'issued' and k.external_key is null and h.invoice_key is null
 ),
