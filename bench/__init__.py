@@ -14,4 +14,5 @@ BENCHMARKS: list[str] = [
     "bench.sandbox:sandbox_list_throughput",
     "bench.sandbox:sandbox_generate",
     "bench.extract:extract_throughput",
+    "bench.reconcile:reconcile_build",
 ]
