@@ -15,8 +15,8 @@ One step, atomically (nothing observes the world halfway):
    cannot disagree with the world about which side of the threshold they are on.
 
 Everything written gets `updated_at` = now, and every Stripe change gets an event, as the vendors do.
-Change clocks (`updated_at`, the events' `created`) are never aged: they are the vendors' change feeds
-on the wall clock (see `age`).
+Change clocks (`updated_at`, the events' `created`) of live changes are not aged: they are the vendors'
+change feeds, on the wall clock (see `age`).
 """
 
 from __future__ import annotations
@@ -1173,23 +1173,31 @@ class Step:
         self.summary["event.usage"] += 1
 
 
-def age(con: duckdb.DuckDBPyConnection, seconds: int) -> None:
-    """Move every timestamp of the world `seconds` into the past, except the vendors' change clocks.
+def age(con: duckdb.DuckDBPyConnection, seconds: int, generated: int | None = None) -> None:
+    """Move every timestamp of the world `seconds` into the past, except the live change clocks.
 
     `updated_at` (served as HubSpot's hs_lastmodifieddate, Zendesk's and NetSuite's last-modified
-    times) and the Stripe events' `created` say when a vendor changed a record, on the wall clock, as
-    change feeds do: a change made by an earlier step stays after an incremental cursor taken before
-    it, however far later steps age the world.
+    times, Chargebee's updated_at) and the Stripe events' `created` say when a vendor changed a record.
+    Those up to `generated` (the generation's wall-clock time) are the generated history and age with
+    the world; later ones are changes made live (by steps, or written through the APIs) and stay on
+    the wall clock, as change feeds do: a change stays after an incremental cursor taken before it,
+    however far later steps age the world. Without `generated`, every timestamp ages.
     """
     columns = con.execute(
         "select c.table_name, list(c.column_name order by c.ordinal_position) "
         "from information_schema.columns c "
         "join information_schema.tables t on t.table_name = c.table_name and t.table_schema = c.table_schema "
-        "where t.table_type = 'BASE TABLE' and t.table_schema = 'main' and t.table_name <> 'stripe_events' "
-        "and c.column_name like '%\\_at' escape '\\' and c.column_name <> 'updated_at' group by 1 order by 1"
+        "where t.table_type = 'BASE TABLE' and t.table_schema = 'main' "
+        "and c.column_name like '%\\_at' escape '\\' group by 1 order by 1"
     ).fetchall()
     for table, names in columns:
-        assignments = ", ".join(f"{name} = {name} - {seconds}" for name in names)
+        clocks = {"updated_at"} | ({"created_at"} if table == "stripe_events" else set())
+        assignments = ", ".join(
+            f"{name} = case when {name} <= {generated} then {name} - {seconds} else {name} end"
+            if name in clocks and generated is not None
+            else f"{name} = {name} - {seconds}"
+            for name in names
+        )
         con.execute(f"update {table} set {assignments}")
     con.execute("update meta set value = (value::bigint - ?)::varchar where key = 'generated_at'", [seconds])
 
@@ -1214,10 +1222,12 @@ def advance(
     if events is None:
         events = max(1, round(customers * EVENT_RATE * minutes / 60))
     # the previous step's time (or the generation's), in the timestamps as they are after this aging
-    before = int(meta.get("stepped_at", meta.get("generated_at", now))) - minutes * 60
+    advanced = int(meta.get("advanced_minutes", "0")) * 60
+    generated = int(meta.get("generated_at", now)) + advanced  # meta's generated_at ages with the world
+    before = int(meta.get("stepped_at", generated)) - minutes * 60
     con.execute("begin transaction")
     try:
-        age(con, minutes * 60)
+        age(con, minutes * 60, generated)
         run = Step(con, now, random.Random(f"{meta.get('seed', '0')}:{step}"))
         run.catch_up()
         run.events(events)
