@@ -37,13 +37,14 @@ erp_customers as (
     inner join identity as i on i.source_system = 'netsuite' and n.customer_id = i.native_id
 ),
 
+-- each customer's ERP customer(s): canonical.customers (more than one: duplicates, held above)
 erp_customer_of_key as (
     select
         customer_key,
-        min(customer_id) as erp_customer_id,
-        count(*) as erp_customers
-    from erp_customers
-    group by customer_key
+        netsuite_customer_id as erp_customer_id,
+        netsuite_customer_count as erp_customers
+    from {{ ref('customers') }}
+    where netsuite_customer_count > 0
 ),
 
 -- the subsidiary the ERP books each currency's customers in (its existing customers' most common)

@@ -21,10 +21,6 @@ mismatches as (
     select * from {{ ref('mismatches') }}
 ),
 
-identity as (
-    select * from {{ ref('int_customer_identity') }}
-),
-
 decision_types as (
     select unnest([
         'invoice_amount_mismatch',
@@ -151,37 +147,17 @@ anchor_times as (
     from {{ ref('stg_zendesk__organizations') }}
 ),
 
--- the customer as people know it, and its native ids in each system
+-- the customer as people know it, and its native ids in each system (canonical.customers)
 customers as (
     select
-        i.customer_key,
-        coalesce(
-            any_value(s.name) filter (where s.name is not null),
-            any_value(h.name) filter (where h.name is not null),
-            min(n.company_name),
-            any_value(z.name) filter (where z.name is not null)
-        ) as customer_name,
-        arg_min(
-            i.domain,
-            case i.source_system when 'stripe' then 1 when 'hubspot' then 2 when 'netsuite' then 3 else 4 end
-        ) filter (where i.domain is not null) as customer_domain,
-        string_agg(distinct i.native_id, ',') filter (where i.source_system = 'stripe') as stripe_customer_id,
-        string_agg(distinct i.native_id, ',') filter (where i.source_system = 'hubspot')
-            as hubspot_company_ids,
-        string_agg(distinct i.native_id, ',' order by i.native_id) filter (where i.source_system = 'netsuite')
-            as netsuite_customer_ids,
-        string_agg(distinct i.native_id, ',') filter (where i.source_system = 'zendesk')
-            as zendesk_organization_ids
-    from identity as i
-    left join {{ ref('stg_stripe__customers') }} as s
-        on i.source_system = 'stripe' and i.native_id = s.customer_id
-    left join {{ ref('stg_hubspot__companies') }} as h
-        on i.source_system = 'hubspot' and i.native_id = h.company_id
-    left join {{ ref('stg_netsuite__customers') }} as n
-        on i.source_system = 'netsuite' and i.native_id = n.customer_id
-    left join {{ ref('stg_zendesk__organizations') }} as z
-        on i.source_system = 'zendesk' and i.native_id = z.organization_id
-    group by i.customer_key
+        customer_key,
+        customer_name,
+        domain as customer_domain,
+        stripe_customer_id,
+        hubspot_company_id,
+        zendesk_organization_id,
+        array_to_string(netsuite_customer_ids, ',') as netsuite_customer_ids
+    from {{ ref('customers') }}
 ),
 
 -- both sides of the money for each exception (billing side, and the ERP's or CRM's)
@@ -252,9 +228,9 @@ described as (
         c.customer_name,
         c.customer_domain,
         c.stripe_customer_id,
-        c.hubspot_company_ids,
+        c.hubspot_company_id,
         c.netsuite_customer_ids,
-        c.zendesk_organization_ids,
+        c.zendesk_organization_id,
         t.since_at,
         sha256(e.mismatch_type || '|' || e.anchor_system || '|' || e.anchor_id) as exception_id,
         date_diff('day', t.since_at, e.detected_at) as age_days
@@ -286,9 +262,9 @@ select
     amount_at_risk,
     currency as amount_at_risk_currency,
     stripe_customer_id,
-    hubspot_company_ids,
+    hubspot_company_id,
     netsuite_customer_ids,
-    zendesk_organization_ids,
+    zendesk_organization_id,
     stripe_record_id,
     netsuite_record_id,
     hubspot_record_id,
