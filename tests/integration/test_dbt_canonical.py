@@ -311,6 +311,24 @@ def _invocation(workdir: Path) -> str:
     return json.loads((workdir / "target" / "run_results.json").read_text())["metadata"]["invocation_id"]
 
 
+def _rewritten(warehouse: Path, invocation: str) -> tuple[dict[str, dict[str, tuple]], dict[str, int]]:
+    """Per incremental fact, the rows `invocation` wrote (key -> match_status, ...), and the row counts."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rewritten = {
+            mart: {
+                row[0]: row[1:]
+                for row in con.execute(
+                    f"select {key}, match_status"
+                    + (", stripe_status, netsuite_total" if mart == "invoices" else "")
+                    + f" from canonical.{mart} where _dbt_invocation_id = ?",
+                    [invocation],
+                ).fetchall()
+            }
+            for mart, key in KEYS.items()
+        }
+        return rewritten, _counts(con)
+
+
 def _snapshot(warehouse: Path) -> dict[str, set[tuple]]:
     """Each incremental fact's rows without the columns that say which run wrote them."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -335,13 +353,10 @@ def test_incremental_run_rewrites_only_the_changed_invoices_and_equals_a_full_re
         before = _counts(con)
         # three matched invoices: A gets paid on Stripe, B's ERP total changes, C's ERP copy loses its
         # external id (so C becomes Stripe-only and its ERP invoice a row of its own)
-        a, b, c = (
-            row
-            for row in con.execute("""
-                select stripe_invoice_id, netsuite_invoice_id from canonical.invoices
-                where match_status = 'matched' and stripe_status = 'open' order by invoice_key limit 3
-            """).fetchall()
-        )
+        a, b, c = con.execute("""
+            select stripe_invoice_id, netsuite_invoice_id from canonical.invoices
+            where match_status = 'matched' and stripe_status = 'open' order by invoice_key limit 3
+        """).fetchall()
         stripe_a, cursor = _latest(con, "raw_stripe.invoices", a[0])
         stripe_a |= {"status": "paid", "amount_paid": stripe_a["total"], "amount_remaining": 0}
         stripe_a["status_transitions"] = {**stripe_a["status_transitions"], "paid_at": cursor + 60}
@@ -357,21 +372,7 @@ def test_incremental_run_rewrites_only_the_changed_invoices_and_equals_a_full_re
     second = run_dbt(landed.warehouse, tmp_path / "run2", "run", *select, dbt_vars=dbt_vars)
     incremental_s = time.monotonic() - started
     assert second.returncode == 0 and not second.failures, second.stdout[-3000:]
-    run2 = _invocation(tmp_path / "run2")
-    with duckdb.connect(str(landed.warehouse), read_only=True) as con:
-        rewritten = {
-            mart: {
-                row[0]: row[1:]
-                for row in con.execute(
-                    f"select {key}, match_status"
-                    + (", stripe_status, netsuite_total" if mart == "invoices" else "")
-                    + f" from canonical.{mart} where _dbt_invocation_id = ?",
-                    [run2],
-                ).fetchall()
-            }
-            for mart, key in KEYS.items()
-        }
-        after = _counts(con)
+    rewritten, after = _rewritten(landed.warehouse, _invocation(tmp_path / "run2"))
     invoices = rewritten["invoices"]
     assert set(invoices) == {a[0], b[0], c[0], f"netsuite:{c[1]}"}, invoices
     assert invoices[a[0]][:2] == ("matched", "paid")
@@ -380,8 +381,26 @@ def test_incremental_run_rewrites_only_the_changed_invoices_and_equals_a_full_re
     assert rewritten["payments"] == {} and rewritten["credit_notes"] == {}
     assert after == {**before, "invoices": before["invoices"] + 1}
 
+    # C's ERP invoice gets its external id back (in upper case): C is matched again, and the ERP-only
+    # row, a key no longer produced, is removed (the post-hook)
+    with duckdb.connect(str(landed.warehouse)) as con:
+        erp_c, cursor = _latest(con, "raw_netsuite.invoice", c[1])
+        erp_c["externalid"] = c[0].upper()
+        _land_version(con, "netsuite", "invoice", erp_c, cursor + 60, "b3")
+    third = run_dbt(landed.warehouse, tmp_path / "run3", "run", *select, dbt_vars=dbt_vars)
+    assert third.returncode == 0 and not third.failures, third.stdout[-3000:]
+    rewritten, after = _rewritten(landed.warehouse, _invocation(tmp_path / "run3"))
+    assert rewritten == {
+        "invoices": {c[0]: ("matched", "open", Decimal(erp_c["foreigntotal"]))},
+        "payments": {},
+        "credit_notes": {},
+    }
+    assert after == before
+
     incremental = _snapshot(landed.warehouse)
-    full = run_dbt(landed.warehouse, tmp_path / "run3", "run", *select, "--full-refresh", dbt_vars=dbt_vars)
+    full = run_dbt(landed.warehouse, tmp_path / "run4", "run", *select, "--full-refresh", dbt_vars=dbt_vars)
     assert full.returncode == 0 and not full.failures, full.stdout[-3000:]
     assert _snapshot(landed.warehouse) == incremental
-    print(f"incremental run: {incremental_s:.1f}s, rewrote {len(invoices)} of {after['invoices']} invoices")
+    print(
+        f"incremental run: {incremental_s:.1f}s, rewrote {len(invoices)} of {before['invoices'] + 1} invoices"
+    )
