@@ -300,6 +300,7 @@ def build_reconcile_dag(manifest: dict[str, Any] | None = None, sources: list[st
 
             @task(
                 task_id=spec.task_id,
+                multiple_outputs=False,
                 doc_md=f"`dbt build --select {' '.join(spec.select)}`: builds {len(spec.nodes)} "
                 f"node(s) and runs their {spec.tests} test(s), under the warehouse lock.",
             )
@@ -315,7 +316,12 @@ def build_reconcile_dag(manifest: dict[str, Any] | None = None, sources: list[st
             for upstream in sorted(spec.upstream):
                 built[upstream] >> built[spec.task_id]
 
-        @task(task_id="publish", outlets=[reconciled], doc_md=f"Emit `{RECONCILED_URI}`.")
+        @task(
+            task_id="publish",
+            outlets=[reconciled],
+            multiple_outputs=False,
+            doc_md=f"Emit `{RECONCILED_URI}`.",
+        )
         def publish(summaries: list[dict[str, Any]]) -> dict[str, Any]:
             context = get_current_context()
             as_of = run_as_of(context["params"], context["dag_run"].run_after)

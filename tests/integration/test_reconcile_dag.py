@@ -1,0 +1,232 @@
+"""The reconcile DAG in a real Airflow 3 (SQLite metadata under a temporary AIRFLOW_HOME) on a copy of the
+small landed warehouse: `airflow dags test reconcile` builds every model of the real manifest with its
+tests; a poisoned raw row fails its source's staging task only, and after the fix that task reruns
+alone; a dbt task waits for the warehouse lock another writer holds, then proceeds."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from revsync.orchestration.reconcile import plan
+from revsync.warehouse.connect import open_warehouse
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+RECONCILED = "revsync://warehouse/reconciled"
+POISON_ID = "in_poisoned_currency"
+
+
+class Airflow:
+    def __init__(self, home: Path, env: dict[str, str], warehouse: Path, as_of: str):
+        self.home, self.env, self.warehouse, self.as_of = home, env, warehouse, as_of
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [AIRFLOW, *args], env=self.env, cwd=self.home, capture_output=True, text=True, timeout=900
+        )
+        if check and done.returncode != 0:
+            errors = [line for line in done.stdout.splitlines() if "Error" in line or "[error" in line]
+            raise AssertionError(f"airflow {' '.join(args)} failed:\n" + "\n".join(errors)[-8000:])
+        return done
+
+    def dags_test(self, check: bool = True) -> tuple[str, subprocess.CompletedProcess]:
+        done = self.run("dags", "test", "reconcile", "-c", json.dumps({"as_of": self.as_of}), check=check)
+        return self.query("select run_id from dag_run where dag_id = 'reconcile' order by id desc")[0][
+            0
+        ], done
+
+    def query(self, sql: str, *args) -> list[tuple]:
+        with sqlite3.connect(self.home / "airflow.db") as db:
+            return db.execute(sql, args).fetchall()
+
+    def task_states(self, run_id: str) -> dict[str, tuple]:
+        rows = self.query(
+            "select task_id, state, try_number, start_date, end_date from task_instance"
+            " where dag_id = 'reconcile' and run_id = ?",
+            run_id,
+        )
+        return {task_id: rest for task_id, *rest in rows}
+
+    def manifest(self) -> dict:
+        return json.loads((Path(self.env["REVSYNC_HOME"]) / "dbt" / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def airflow(copy_landed, tmp_path_factory) -> Airflow:
+    home = tmp_path_factory.mktemp("reconcile_airflow")
+    landed = copy_landed(home / "warehouse")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "REVSYNC", "DBT_"))},
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "REVSYNC_HOME": str(home / "revsync"),
+        "REVSYNC_WAREHOUSE": str(landed.warehouse),
+        "REVSYNC_TASK_RETRIES": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    # the manifest the DAG file reads (`make manifest`), made while Airflow migrates its database
+    parse = subprocess.Popen(
+        [sys.executable, "-m", "revsync.orchestration.reconcile", "manifest"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    af = Airflow(home, env, landed.warehouse, landed.as_of_var)
+    af.run("db", "migrate")
+    out, _ = parse.communicate(timeout=600)
+    assert parse.returncode == 0, out[-3000:]
+    return af
+
+
+@pytest.fixture(scope="module")
+def first_run(airflow) -> tuple[str, str]:
+    started = time.monotonic()
+    run_id, done = airflow.dags_test()
+    print(f"dags test reconcile: {time.monotonic() - started:.0f}s")
+    return run_id, done.stdout + done.stderr
+
+
+def _relations(warehouse: Path) -> set[tuple[str, str]]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return set(con.execute("select table_schema, table_name from information_schema.tables").fetchall())
+    finally:
+        con.close()
+
+
+def test_every_task_succeeds_and_every_model_exists(airflow, first_run):
+    run_id, output = first_run
+    manifest = airflow.manifest()
+    tasks = plan(manifest)
+    states = airflow.task_states(run_id)
+    assert {task_id: s[0] for task_id, s in states.items()} == dict.fromkeys(
+        [t.task_id for t in tasks] + ["publish"], "success"
+    ), output[-6000:]
+    assert airflow.query("select state from dag_run where run_id = ?", run_id) == [("success",)]
+    relations = _relations(airflow.warehouse)
+    for task in tasks:
+        for uid in task.nodes:
+            node = manifest["nodes"][uid]
+            assert (node["schema"], node["alias"]) in relations, uid
+    assert {"canonical", "reconciliation", "sync"} <= {schema for schema, _ in relations}
+    # one dbt invocation per task, each under the warehouse lock, with the run's as_of
+    assert output.count("holding the warehouse lock") == len(tasks)
+    assert f'"as_of": "{airflow.as_of}"' in output
+    # every model and test passed in its task (their summaries are the tasks' XComs)
+    totals = json.loads(
+        airflow.query("select value from xcom where run_id = ? and task_id = 'publish'", run_id)[0][0]
+    )
+    assert totals["built"] == sum(len(t.nodes) for t in tasks) and totals["tests"] >= sum(
+        t.tests for t in tasks
+    )
+    (extra,) = airflow.query(
+        "select e.extra from asset_event e join asset a on a.id = e.asset_id where a.uri = ?", RECONCILED
+    )
+    assert json.loads(extra[0])["as_of"] == airflow.as_of
+    con = duckdb.connect(str(airflow.warehouse), read_only=True)
+    try:
+        assert con.execute("select count(*) from reconciliation.mismatches").fetchone()[0] > 0
+    finally:
+        con.close()
+
+
+def test_a_dbt_task_waits_for_the_warehouse_lock_then_proceeds(airflow, first_run, tmp_path):
+    run_id, _ = first_run
+    release = tmp_path / "release"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, pathlib\n"
+            "from revsync.warehouse.connect import open_warehouse\n"
+            "with open_warehouse(sys.argv[1]) as con:\n"
+            "    con.execute('create or replace table main.lock_probe as select 42 as written')\n"
+            "    print('locked', flush=True)\n"
+            "    while not pathlib.Path(sys.argv[2]).exists():\n"
+            "        time.sleep(0.1)\n",
+            str(airflow.warehouse),
+            str(release),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    log_path = tmp_path / "task.log"
+    with log_path.open("w") as log:
+        task = subprocess.Popen(
+            [AIRFLOW, "tasks", "test", "reconcile", "staging_zendesk", run_id],
+            env=airflow.env,
+            cwd=airflow.home,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 300
+        while "waiting for the warehouse lock" not in log_path.read_text():
+            assert task.poll() is None, log_path.read_text()[-4000:]  # it waits: it does not fail
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        time.sleep(3)
+        assert task.poll() is None  # still waiting while the lock is held
+        release.touch()
+        assert holder.wait(timeout=60) == 0
+        assert task.wait(timeout=600) == 0, log_path.read_text()[-4000:]
+    output = log_path.read_text()
+    waited = float(re.search(r"holding the warehouse lock on \S+ \(waited ([\d.]+)s\)", output).group(1))
+    assert waited >= 3, output[-3000:]
+    assert airflow.task_states(run_id)["staging_zendesk"][0] == "success"
+    con = duckdb.connect(str(airflow.warehouse), read_only=True)
+    try:  # both writers' work is there, intact
+        assert con.execute("select written from main.lock_probe").fetchall() == [(42,)]
+        assert con.execute("select count(*) from staging.stg_zendesk__tickets").fetchone()[0] > 0
+    finally:
+        con.close()
+
+
+def test_a_failed_task_reruns_alone_after_the_fix(airflow, first_run):
+    with open_warehouse(airflow.warehouse) as con:  # an invoice in a currency the company does not bill in
+        con.execute(
+            "insert into raw_stripe.invoices select json_merge_patch(record, ?)::json, ?, _loaded_at,"
+            " 'poison', _source_url, _cursor_value, 'poison' from raw_stripe.invoices limit 1",
+            [json.dumps({"id": POISON_ID, "currency": "xxx"}), POISON_ID],
+        )
+    run_id, done = airflow.dags_test(check=False)
+    states = airflow.task_states(run_id)
+    tasks = {t.task_id: t for t in plan(airflow.manifest())}
+    downstream = {"staging_stripe"}
+    for task_id, task in tasks.items():  # upstream first
+        if task.upstream & downstream:
+            downstream.add(task_id)
+    expected = {task_id: "success" for task_id in tasks} | dict.fromkeys(downstream, "upstream_failed")
+    expected |= {"staging_stripe": "failed", "publish": "upstream_failed"}
+    assert {task_id: s[0] for task_id, s in states.items()} == expected, done.stdout[-6000:]
+    assert len(downstream) > 3 and "staging_hubspot" not in downstream
+    assert "accepted_values_stg_stripe__invoices_currency" in done.stdout + done.stderr
+    assert len(airflow.query("select id from asset_event where extra like ?", f"%{airflow.as_of}%")) == 1
+
+    with open_warehouse(airflow.warehouse) as con:  # the fix
+        con.execute("delete from raw_stripe.invoices where _pk = ?", [POISON_ID])
+    rerun = airflow.run("tasks", "test", "reconcile", "staging_stripe", run_id)
+    after = airflow.task_states(run_id)
+    assert after["staging_stripe"][0] == "success"
+    assert after["staging_stripe"][2:] != states["staging_stripe"][2:]  # it ran again
+    assert {k: v for k, v in after.items() if k != "staging_stripe"} == {
+        k: v for k, v in states.items() if k != "staging_stripe"
+    }  # nothing else ran: same states, tries and times
+    log = rerun.stdout + rerun.stderr
+    assert log.count("holding the warehouse lock") == 1 and "--select stg_stripe__" in log
+    assert "stg_hubspot__" not in log and "int_customer_identity" not in log
