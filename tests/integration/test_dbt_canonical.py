@@ -167,7 +167,7 @@ def _rounded(value: Decimal) -> Decimal:
 
 def test_mrr_and_arr_follow_the_worlds_prices_in_both_currencies(con):
     rows = con.execute("""
-        select s.id, s.status, s.quantity, s.currency, p.unit_amount_minor, p.recurring_interval,
+        select s.id, s.customer, s.status, s.quantity, s.currency, p.unit_amount_minor, p.recurring_interval,
             c.mrr, c.arr, c.mrr_reporting, c.arr_reporting, c.reporting_currency, c.plan, c.support_tier
         from world.stripe_subscriptions as s
         join world.stripe_prices as p on p.id = s.price
@@ -177,7 +177,8 @@ def test_mrr_and_arr_follow_the_worlds_prices_in_both_currencies(con):
     assert len(rows) == _count(con, "select count(*) from world.stripe_subscriptions")
     rates = {code: Decimal(str(rate)) for code, rate in VARS["fx_rates"].items()}
     intervals = defaultdict(int)
-    for sub, status, quantity, currency, unit_minor, interval, *got in rows:
+    customer_arr: dict[str, Decimal] = defaultdict(Decimal)
+    for sub, customer, status, quantity, currency, unit_minor, interval, *got in rows:
         mrr, arr, mrr_reporting, arr_reporting, reporting, plan, tier = got
         exponent = CURRENCIES[currency][1]
         per_period = Decimal(unit_minor) * quantity / Decimal(10) ** exponent
@@ -191,6 +192,16 @@ def test_mrr_and_arr_follow_the_worlds_prices_in_both_currencies(con):
         assert reporting == VARS["reporting_currency"]
         assert tier == VARS["plan_support_tiers"][plan]
         intervals[(interval, status in ("active", "past_due"))] += 1
+        customer_arr[customer] += arr_reporting
+    # each customer's recurring revenue is the sum over its subscriptions
+    customers = dict(
+        con.execute(
+            "select stripe_customer_id, arr_reporting from canonical.customers"
+            " where stripe_customer_id is not null"
+        ).fetchall()
+    )
+    assert customers == {c: customer_arr.get(c, Decimal(0)) for c in customers}
+    assert set(customer_arr) <= set(customers)
     # monthly and yearly plans, live and not, all covered
     assert all(intervals[(i, live)] > 0 for i in ("month", "year") for live in (True, False)), intervals
     # USD is the reporting currency: its amounts convert 1:1

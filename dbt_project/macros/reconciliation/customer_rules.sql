@@ -16,6 +16,19 @@
 {%- endmacro %}
 
 {#
+    Billing periods per year of a price's recurring interval (month 12, year 1, week 52, day 365): a
+    live subscription's ARR is its period amount times this (the CRM ARR rule, canonical ARR / MRR).
+#}
+{% macro periods_per_year(recurring_interval) -%}
+    case {{ recurring_interval }}
+        when 'month' then 12
+        when 'year' then 1
+        when 'week' then 52
+        when 'day' then 365
+    end
+{%- endmacro %}
+
+{#
     ERP customers grouped by canonical customer: customer_key, erp_customers (how many NetSuite
     customers resolve to it; more than one is a duplicate_erp_customer), erp_customer_ids (sorted).
     `erp_customers`: customer_id (NetSuite customer id), customer_key.

@@ -5,6 +5,7 @@
     record side by side and how it was linked. When several records of one system resolve to a key,
     the strongest link is the system's primary record (external id or metadata, then domain, then
     legal name; ties by id); NetSuite keeps every one in netsuite_customer_ids (duplicates in the ERP).
+    Recurring revenue: the sum over the customer's subscriptions, in the reporting currency.
 #}
 
 with
@@ -49,6 +50,16 @@ erp_customers as (
 
 erp_customer_groups as (
     {{ erp_customer_groups('erp_customers') }}
+),
+
+recurring_revenue as (
+    select
+        customer_key,
+        count_if(is_live) as live_subscriptions,
+        sum(mrr_reporting) as mrr_reporting,
+        sum(arr_reporting) as arr_reporting
+    from {{ ref('subscriptions') }}
+    group by customer_key
 ),
 
 pivoted as (
@@ -97,6 +108,10 @@ enriched as (
         coalesce(g.erp_customer_ids, []) as netsuite_customer_ids,
         coalesce(g.erp_customers, 0) as netsuite_customer_count,
         coalesce(g.erp_customers, 0) > 1 as is_duplicate_in_erp,
+        coalesce(r.live_subscriptions, 0) as live_subscriptions,
+        '{{ var("reporting_currency") }}' as reporting_currency,
+        coalesce(r.mrr_reporting, 0) as mrr_reporting,
+        coalesce(r.arr_reporting, 0) as arr_reporting,
         coalesce(s.created_at, h.created_at, n.created_at, z.created_at) as created_at
     from pivoted as p
     left join {{ ref('stg_stripe__customers') }} as s on p.stripe_customer_id = s.customer_id
@@ -104,6 +119,7 @@ enriched as (
     left join {{ ref('stg_zendesk__organizations') }} as z on p.zendesk_organization_id = z.organization_id
     left join {{ ref('stg_netsuite__customers') }} as n on p.netsuite_customer_id = n.customer_id
     left join erp_customer_groups as g on p.customer_key = g.customer_key
+    left join recurring_revenue as r on p.customer_key = r.customer_key
 )
 
 select
@@ -126,5 +142,9 @@ select
     is_stripe_delinquent,
     crm_lifecyclestage,
     support_tier,
+    live_subscriptions,
+    reporting_currency,
+    mrr_reporting,
+    arr_reporting,
     created_at
 from enriched

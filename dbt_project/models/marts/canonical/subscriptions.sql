@@ -58,12 +58,7 @@ subscriptions as (
         -- the amount billed each period, exact (minor units / 10^exponent, before any rounding)
         s.unit_amount_minor * s.quantity / power(10, {{ currency_exponent('s.currency') }})
             as period_amount_exact,
-        case s.recurring_interval
-            when 'month' then 12
-            when 'year' then 1
-            when 'week' then 52
-            when 'day' then 365
-        end as periods_per_year,
+        {{ periods_per_year('s.recurring_interval') }} as periods_per_year,
         s._loaded_at
     from {{ ref('stg_stripe__subscriptions') }} as s
     left join identity as i on s.customer_id = i.customer_id

@@ -136,7 +136,7 @@ billing_arr as (
         any_value(currency) as currency,
         sum(
             unit_amount_minor * quantity / power(10, exponent)
-            * case recurring_interval when 'month' then 12 else 1 end
+            * {{ periods_per_year('recurring_interval') }}
         ) as arr
     from subscriptions
     where is_live
