@@ -158,9 +158,12 @@ async def serve(
             "credential": credential_line(vendor, creds[vendor]),
         }
     endpoints_path = Path(world_dir) / ENDPOINTS_FILE
-    endpoints_path.write_text(
+    # written aside and renamed: a client polling for the file never reads it half written
+    partial = endpoints_path.with_suffix(".json.partial")
+    partial.write_text(
         json.dumps({"pid": os.getpid(), "faults": injector.names, "vendors": endpoints}, indent=2)
     )
+    partial.replace(endpoints_path)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
