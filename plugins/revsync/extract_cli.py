@@ -62,6 +62,10 @@ def extract(
         str | None, typer.Option(help="Batch id (default: cli-<time>); rerun with the same id to retry.")
     ] = None,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Read every stream in full.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Also read streams read more recently than their refresh interval."),
+    ] = False,
     since: Annotated[
         str, typer.Option(help="Read changes since this time (ISO 8601 or epoch seconds).")
     ] = "",
@@ -80,7 +84,9 @@ def extract(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
     window = run_window(
-        {"full_refresh": full_refresh, "start_cursor": since, "lookback_seconds": lookback}, None, None
+        {"full_refresh": full_refresh, "start_cursor": since, "lookback_seconds": lookback, "force": force},
+        None,
+        None,
     )
     batch = batch_id or f"cli-{int(time.time())}"
     for source in chosen:

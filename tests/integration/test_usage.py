@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from revsync.connectors import stripe
-from revsync.connectors.load import extract_stream
+from revsync.connectors.load import Window, extract_stream
 from revsync.connectors.registry import CONNECTORS
 
 pytestmark = pytest.mark.integration
@@ -31,11 +31,13 @@ def _world(path, sql: str, params=()) -> list[tuple]:
         con.close()
 
 
-def _run(con, server, batch_id: str):
+def _run(con, server, batch_id: str, window: Window | None = None):
     connector = CONNECTORS["stripe"]
     with connector.fetcher(server.creds("stripe")) as fetcher:
         started = time.monotonic()
-        run = extract_stream(con, connector, stripe.USAGE, fetcher, server.base_url("stripe"), batch_id)
+        run = extract_stream(
+            con, connector, stripe.USAGE, fetcher, server.base_url("stripe"), batch_id, window or Window()
+        )
         print(
             f"usage {batch_id}: {run.mode} since {run.since}: {run.result}"
             f" in {time.monotonic() - started:.1f}s"
@@ -66,8 +68,9 @@ def test_usage_sums_match_the_world_and_incremental_runs_land_only_new_or_grown_
 
         step_started = int(time.time())
         server.admin("advance", method="POST", minutes=60, events=60)
-        second = _run(con, server, "b2")
-        third = _run(con, server, "b3")
+        not_due = _run(con, server, "b2")  # read minutes ago: usage waits for its refresh interval
+        second = _run(con, server, "b2", Window(force=True))
+        third = _run(con, server, "b3", Window(force=True))
 
     # the days the step recorded usage on, with the world's totals for them
     changed = {
@@ -83,6 +86,11 @@ def test_usage_sums_match_the_world_and_incremental_runs_land_only_new_or_grown_
         )
     }
     assert changed, "the step recorded no usage"
+    assert (not_due.mode, not_due.result.received, not_due.result.cursor) == (
+        "skipped",
+        0,
+        full.result.cursor,
+    )
     assert second.mode == "incremental" and second.since is not None
     window_start = second.since // DAY * DAY
     assert all(day >= window_start for _, _, day in changed)

@@ -162,12 +162,15 @@ def test_parent_bindings_fill_path_and_params_and_never_overwrite_a_child_field(
 
 def test_time_window_asks_for_whole_days_and_the_cursor_becomes_the_read_time():
     stream = _usage()
-    plan = plan_stream(stream, stored=T0 + DAY + 300, window=Window(lookback_s=600), now=T0 + DAY + 900)
+    forced = Window(lookback_s=600, force=True)  # read 10 minutes ago: within the hourly refresh interval
+    plan = plan_stream(stream, stored=T0 + DAY + 300, window=forced, now=T0 + DAY + 900)
     assert plan.mode == "incremental" and plan.since == T0 + DAY - 300
     changes = TimeWindow().changes(stream, plan.since, T0 + DAY + 900)
     assert (changes.params["start_time"], changes.params["end_time"]) == (T0, T0 + 2 * DAY)
     assert plan.cursor_floor == T0 + DAY + 900  # no record change times: read through `now`
-    bounded = plan_stream(stream, T0 + DAY + 300, Window(until=T0 + DAY + 600), now=T0 + DAY + 900)
+    bounded = plan_stream(
+        stream, T0 + DAY + 300, Window(until=T0 + DAY + 600, force=True), now=T0 + DAY + 900
+    )
     assert bounded.cursor_floor == T0 + DAY + 600 and bounded.stream.params["end_time"] == T0 + 2 * DAY
 
 
@@ -186,7 +189,7 @@ def test_incremental_runs_read_only_days_since_the_cursor_and_a_growing_day_land
         billing.requests.clear()
         billing.usage[("mtr_api calls", "cus_a", T0 + DAY)] = 11.0  # the day grows
         billing.usage[("mtr_seats", "cus_a", T0 + DAY)] = 1.0  # a new day
-        window = Window(until=T0 + DAY + 3600)
+        window = Window(until=T0 + DAY + 3600, force=True)
         second = extract_stream(con, connector, connector.streams[0], fetcher, billing.base_url, "b2", window)
     assert second.mode == "incremental"
     assert {q["start_time"] for _, q in _summaries(billing)} == {str(T0)}  # whole days from cursor - lookback
@@ -200,3 +203,15 @@ def test_incremental_runs_read_only_days_since_the_cursor_and_a_growing_day_land
     assert versions[f"mrs_mtr_api calls|cus_a|{T0 + DAY}"] == (2, 11.0)
     assert versions[f"mrs_mtr_seats|cus_a|{T0 + DAY}"] == (1, 1.0)
     assert con.execute("select cursor from revsync_state.cursors").fetchone()[0] == str(T0 + DAY + 3600)
+
+
+def test_a_stream_with_a_refresh_interval_is_skipped_until_it_is_due():
+
+    stream = _usage()
+    assert stream.refresh_every_s == 3600  # the Stripe usage stream: hourly
+    read_to = T0 + DAY
+    assert plan_stream(stream, read_to, Window(), now=read_to + 3599).mode == "skipped"
+    assert plan_stream(stream, read_to, Window(), now=read_to + 3600).mode == "incremental"
+    for window in (Window(force=True), Window(full_refresh=True), Window(start_cursor=T0)):
+        assert plan_stream(stream, read_to, window, now=read_to + 60).mode != "skipped", window
+    assert plan_stream(stream, None, Window(), now=read_to).mode == "full"  # never read: always due

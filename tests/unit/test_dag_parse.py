@@ -87,7 +87,7 @@ def test_dag_folder_parses_fast_without_io(reconcile_home):
     )
     assert stripe["outlets"] == {"publish": ["revsync://raw/stripe"]}
     assert "*/15 * * * *" in stripe["schedule"] and stripe["catchup"] is False
-    assert stripe["params"] == ["full_refresh", "lookback_seconds", "start_cursor"]
+    assert stripe["params"] == ["force", "full_refresh", "lookback_seconds", "start_cursor"]
     assert stripe["retries"] == 3 and stripe["doc"] and "extract" in stripe["tags"]
 
 

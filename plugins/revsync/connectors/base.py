@@ -300,6 +300,10 @@ class Stream:
     # Request the stream once per combination of these parents' records (see the module doc).
     # A param value may be a callable of no arguments, evaluated when the stream runs (`now`).
     parents: tuple[Parent, ...] = ()
+    # Read at most this often (seconds): a run sooner after the last read skips the stream, unless it
+    # is a full refresh, a backfill (start_cursor) or forced. For aggregates whose fan-out costs a
+    # request per parent record (usage per customer), where every 15 minutes would be too many.
+    refresh_every_s: int | None = None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ class Window:
     start_cursor: int | None = None  # epoch seconds; overrides the stored cursor (backfills)
     until: int | None = None  # epoch seconds, exclusive, where the vendor supports an upper bound
     lookback_s: int = DEFAULT_LOOKBACK_S
+    force: bool = False  # read streams whose refresh interval has not passed yet
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Plan:
     """How one run reads one stream: the stream to page (the list, or its change feed) and the cursor
     the landing starts from."""
 
-    mode: str  # full | incremental
+    mode: str  # full | incremental | skipped (refresh interval not passed)
     since: int | None
     stream: Stream
     cursor_floor: int | None
@@ -54,6 +55,8 @@ class Plan:
 
 def plan_stream(stream: Stream, stored: int | None, window: Window, now: int | None = None) -> Plan:
     now = int(time.time()) if now is None else now
+    if not_due(stream, stored, window, now):
+        return Plan("skipped", None, stream, stored)
     if window.start_cursor is not None:
         since: int | None = window.start_cursor
     elif stored is not None and not window.full_refresh:
@@ -71,6 +74,17 @@ def plan_stream(stream: Stream, stored: int | None, window: Window, now: int | N
     return Plan("incremental", since, changes, max(stored or 0, read_to))
 
 
+def not_due(stream: Stream, stored: int | None, window: Window, now: int) -> bool:
+    """Whether a stream with a refresh interval was read too recently to read again in this run.
+
+    Only aggregates have one; their stored cursor is the time the last read reached (plan_stream)."""
+    if stream.refresh_every_s is None or stored is None or stream.cursor_is_change_time:
+        return False
+    if window.full_refresh or window.force or window.start_cursor is not None:
+        return False
+    return now - stored < stream.refresh_every_s
+
+
 def extract_stream(
     con: duckdb.DuckDBPyConnection,
     connector: Connector,
@@ -81,7 +95,13 @@ def extract_stream(
     window: Window = Window(),
 ) -> StreamRun:
     """Land one stream as batch `batch_id`, in full or incrementally as `window` and its cursor say."""
-    plan = plan_stream(stream, read_cursor(con, connector.name, stream.name), window)
+    stored = read_cursor(con, connector.name, stream.name)
+    plan = plan_stream(stream, stored, window)
+    if plan.mode == "skipped":
+        log.info(
+            "%s.%s: read to %s, not due for %d s", connector.name, stream.name, stored, stream.refresh_every_s
+        )
+        return StreamRun(plan.mode, None, LandResult(cursor=stored))
     log.info("extracting %s.%s (%s since %s)", connector.name, stream.name, plan.mode, plan.since)
     pages = run_stream(fetcher, base_url, plan.stream)
     result = land(con, connector.name, plan.stream, pages, batch_id, cursor_floor=plan.cursor_floor)

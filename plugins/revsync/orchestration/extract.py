@@ -62,6 +62,7 @@ def run_window(params: dict[str, Any], data_interval_end: datetime | None, lookb
         start_cursor=parse_start_cursor(params.get("start_cursor")),
         until=int(data_interval_end.timestamp()) if data_interval_end is not None else None,
         lookback_s=int(params.get("lookback_seconds") or lookback_s or DEFAULT_LOOKBACK_S),
+        force=bool(params.get("force", False)),
     )
 
 
@@ -84,6 +85,12 @@ def extract_stream_task(
     with open_warehouse(warehouse) as con:
         stored = read_cursor(con, source, stream_name)
     plan = plan_stream(stream, stored, window)
+    if plan.mode == "skipped":
+        log.info(
+            "%s.%s: read to %s; not due again for %d s", source, stream_name, stored, stream.refresh_every_s
+        )
+        counts = dict.fromkeys(("pages", "received", "landed", "quarantined"), 0)
+        return {"source": source, "stream": stream_name, "mode": plan.mode, "cursor": stored, **counts}
     log.info("%s.%s: %s read since %s (stored cursor %s)", source, stream_name, plan.mode, plan.since, stored)
     spool = spool_dir / f"{source}.{stream_name}.{_safe(batch_id)}.jsonl"
     with connector.fetcher(credentials) as fetcher:
@@ -142,6 +149,11 @@ def build_extract_dag(source: str, schedule: str | None = None):
         },
         params={
             "full_refresh": Param(False, type="boolean", description="Read every stream in full."),
+            "force": Param(
+                False,
+                type="boolean",
+                description="Also read streams read within their refresh interval (Stripe usage: hourly).",
+            ),
             "start_cursor": Param(
                 "",
                 type="string",
