@@ -36,3 +36,37 @@
             select {{ netsuite_id }} from {{ this }} where {{ stripe_id }} is not null
         )
 {%- endmacro %}
+
+{#
+    The CTEs `changed_erp` and `changed_keys` of an incremental run: the keys (`key`) to recompute
+    are those whose Stripe record (`stripe` relation, id column `stripe_id`) landed after the Stripe
+    mark, those a NetSuite record (`erp` relation, id `erp_id`; in the model `netsuite_column`) that
+    landed after the NetSuite mark pairs with now or was paired with before, and those whose
+    customer now resolves to another customer_key (identity relinked). Reads the model's `pairs` CTE.
+#}
+{% macro changed_pair_keys(key, stripe, stripe_id, erp, erp_id, netsuite_column) -%}
+    changed_erp as (
+        select {{ erp_id }}
+        from {{ erp }}
+        where _loaded_at > {{ loaded_watermark('_netsuite_loaded_at') }}
+    ),
+
+    changed_keys as (
+        select {{ stripe_id }} as {{ key }}
+        from {{ stripe }}
+        where _loaded_at > {{ loaded_watermark('_stripe_loaded_at') }}
+        union
+        select p.{{ key }}
+        from pairs as p
+        inner join changed_erp as c on p.{{ netsuite_column }} = c.{{ erp_id }}
+        union
+        select t.{{ key }}
+        from {{ this }} as t
+        inner join changed_erp as c on t.{{ netsuite_column }} = c.{{ erp_id }}
+        union
+        select p.{{ key }}
+        from pairs as p
+        inner join {{ this }} as t on p.{{ key }} = t.{{ key }}
+        where p.customer_key is distinct from t.customer_key
+    )
+{%- endmacro %}

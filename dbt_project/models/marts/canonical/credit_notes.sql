@@ -74,33 +74,10 @@ pairs as (
 
     ,
 
-    changed_erp_credit_memos as (
-        select credit_memo_id
-        from erp_credit_memos
-        where _loaded_at > {{ loaded_watermark('_netsuite_loaded_at') }}
-    ),
-
-    changed_keys as (
-        -- a new Stripe version
-        select credit_note_id as credit_note_key
-        from credit_notes
-        where _loaded_at > {{ loaded_watermark('_stripe_loaded_at') }}
-        union
-        -- a new NetSuite version: the key it pairs with now, and the one it was paired with before
-        select p.credit_note_key
-        from pairs as p
-        inner join changed_erp_credit_memos as c on p.netsuite_credit_memo_id = c.credit_memo_id
-        union
-        select t.credit_note_key
-        from {{ this }} as t
-        inner join changed_erp_credit_memos as c on t.netsuite_credit_memo_id = c.credit_memo_id
-        union
-        -- the customer now resolves to another key (identity relinked)
-        select p.credit_note_key
-        from pairs as p
-        inner join {{ this }} as t on p.credit_note_key = t.credit_note_key
-        where p.customer_key is distinct from t.customer_key
-    )
+    {{ changed_pair_keys(
+        'credit_note_key', 'credit_notes', 'credit_note_id',
+        'erp_credit_memos', 'credit_memo_id', 'netsuite_credit_memo_id'
+    ) }}
 
 {% endif %}
 

@@ -90,33 +90,10 @@ pairs as (
 
     ,
 
-    changed_erp_invoices as (
-        select invoice_id
-        from erp_invoices
-        where _loaded_at > {{ loaded_watermark('_netsuite_loaded_at') }}
-    ),
-
-    changed_keys as (
-        -- a new Stripe version
-        select invoice_id as invoice_key
-        from stripe_invoices
-        where _loaded_at > {{ loaded_watermark('_stripe_loaded_at') }}
-        union
-        -- a new NetSuite version: the key it pairs with now, and the one it was paired with before
-        select p.invoice_key
-        from pairs as p
-        inner join changed_erp_invoices as c on p.netsuite_invoice_id = c.invoice_id
-        union
-        select t.invoice_key
-        from {{ this }} as t
-        inner join changed_erp_invoices as c on t.netsuite_invoice_id = c.invoice_id
-        union
-        -- the customer now resolves to another key (identity relinked)
-        select p.invoice_key
-        from pairs as p
-        inner join {{ this }} as t on p.invoice_key = t.invoice_key
-        where p.customer_key is distinct from t.customer_key
-    )
+    {{ changed_pair_keys(
+        'invoice_key', 'stripe_invoices', 'invoice_id',
+        'erp_invoices', 'invoice_id', 'netsuite_invoice_id'
+    ) }}
 
 {% endif %}
 

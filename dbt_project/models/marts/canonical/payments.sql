@@ -86,33 +86,10 @@ pairs as (
 
     ,
 
-    changed_erp_payments as (
-        select customer_payment_id
-        from erp_payments
-        where _loaded_at > {{ loaded_watermark('_netsuite_loaded_at') }}
-    ),
-
-    changed_keys as (
-        -- a new Stripe version
-        select charge_id as payment_key
-        from charges
-        where _loaded_at > {{ loaded_watermark('_stripe_loaded_at') }}
-        union
-        -- a new NetSuite version: the key it pairs with now, and the one it was paired with before
-        select p.payment_key
-        from pairs as p
-        inner join changed_erp_payments as c on p.netsuite_customer_payment_id = c.customer_payment_id
-        union
-        select t.payment_key
-        from {{ this }} as t
-        inner join changed_erp_payments as c on t.netsuite_customer_payment_id = c.customer_payment_id
-        union
-        -- the customer now resolves to another key (identity relinked)
-        select p.payment_key
-        from pairs as p
-        inner join {{ this }} as t on p.payment_key = t.payment_key
-        where p.customer_key is distinct from t.customer_key
-    )
+    {{ changed_pair_keys(
+        'payment_key', 'charges', 'charge_id',
+        'erp_payments', 'customer_payment_id', 'netsuite_customer_payment_id'
+    ) }}
 
 {% endif %}
 
