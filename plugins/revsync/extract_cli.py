@@ -70,6 +70,12 @@ def extract(
         str, typer.Option(help="Read changes since this time (ISO 8601 or epoch seconds).")
     ] = "",
     lookback: Annotated[int, typer.Option(help="Seconds re-read before each stored cursor.")] = 600,
+    stream: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--stream", help="Only this stream (repeatable; e.g. --stream invoices --stream charges)."
+        ),
+    ] = None,
 ) -> None:
     """Extract sources into raw landing, as the extract DAGs do (incremental after the first run)."""
     import time
@@ -89,18 +95,28 @@ def extract(
         None,
     )
     batch = batch_id or f"cli-{int(time.time())}"
+    connectors = {}
     for source in chosen:
         try:
-            connector = registry.get(source)
+            connectors[source] = registry.get(source)
         except KeyError as exc:
             raise typer.BadParameter(str(exc.args[0]), param_hint="SOURCES") from None
+    offered = {s.name for connector in connectors.values() for s in connector.streams}
+    if unknown := sorted(set(stream or ()) - offered):
+        raise typer.BadParameter(
+            f"{', '.join(unknown)}: not a stream of {', '.join(chosen)}; "
+            f"their streams: {', '.join(sorted(offered))}",
+            param_hint="--stream",
+        )
+    for source, connector in connectors.items():
+        names = [s.name for s in connector.streams if not stream or s.name in stream]
         config = _config(source, endpoints)
-        for stream in connector.streams:
+        for name in names:
             summary = extract_stream_task(
-                source, stream.name, config.base_url, config.credentials, batch, window, warehouse=warehouse
+                source, name, config.base_url, config.credentials, batch, window, warehouse=warehouse
             )
             typer.echo(
-                f"{source}.{stream.name}: {summary['mode']}, {summary['received']} received, "
+                f"{source}.{name}: {summary['mode']}, {summary['received']} received, "
                 f"{summary['landed']} landed, {summary['unchanged']} unchanged, "
                 f"{summary['quarantined']} quarantined in {summary['seconds']}s"
             )

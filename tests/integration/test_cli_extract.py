@@ -56,3 +56,33 @@ def test_extract_without_a_connection_says_how_to_fix_it(tmp_path):
     done = _revsync("extract", "stripe", "--warehouse", str(tmp_path / "wh.duckdb"))
     assert done.returncode == 2
     assert "AIRFLOW_CONN_STRIPE_DEFAULT" in done.stderr and "--sandbox" in done.stderr
+
+
+def test_extract_only_named_streams_and_usage_waits_for_its_refresh_interval(sandbox, tmp_path):
+    warehouse = tmp_path / "wh.duckdb"
+    args = ("extract", "stripe", "--sandbox", str(sandbox.world_dir), "--warehouse", str(warehouse))
+    first = _revsync(*args, "--stream", "products", "--stream", "usage")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert [line.split(":")[0] for line in first.stdout.splitlines()] == ["stripe.products", "stripe.usage"]
+    again = _revsync(*args, "--stream", "usage")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.startswith("stripe.usage: skipped, 0 received, 0 landed"), again.stdout
+    forced = _revsync(*args, "--stream", "usage", "--force")
+    assert forced.stdout.startswith("stripe.usage: incremental"), forced.stdout + forced.stderr[-2000:]
+    con = duckdb.connect(str(warehouse), read_only=True)
+    tables = {
+        r[0]
+        for r in con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'raw_stripe'"
+        ).fetchall()
+    }
+    assert tables == {"products", "usage"}
+
+
+def test_extract_of_an_unknown_stream_names_the_streams_there_are(sandbox, tmp_path):
+    done = _revsync(
+        "extract", "zendesk", "--sandbox", str(sandbox.world_dir), "--warehouse", str(tmp_path / "wh.duckdb"),
+        "--stream", "invoices",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "invoices: not a stream of zendesk" in done.stderr and "organizations" in done.stderr

@@ -89,8 +89,18 @@ def extract_stream_task(
         log.info(
             "%s.%s: read to %s; not due again for %d s", source, stream_name, stored, stream.refresh_every_s
         )
-        counts = dict.fromkeys(("pages", "received", "landed", "quarantined"), 0)
-        return {"source": source, "stream": stream_name, "mode": plan.mode, "cursor": stored, **counts}
+        counts = dict.fromkeys(("pages", "received", "landed", "unchanged", "duplicates", "quarantined"), 0)
+        return {
+            "source": source,
+            "stream": stream_name,
+            "mode": plan.mode,
+            "since": None,
+            **counts,
+            "drift": [],
+            "cursor": stored,
+            "retries": 0,
+            "seconds": round(time.monotonic() - started, 3),
+        }
     log.info("%s.%s: %s read since %s (stored cursor %s)", source, stream_name, plan.mode, plan.since, stored)
     spool = spool_dir / f"{source}.{stream_name}.{_safe(batch_id)}.jsonl"
     with connector.fetcher(credentials) as fetcher:
