@@ -38,6 +38,7 @@ from sandbox.world.catalog import (
     GRACE_PERIOD,
     HOUR,
     LEGAL_SUFFIX,
+    MARGIN,
     MONTH,
     NAME_SPACE,
     ONBOARDING_SLA,
@@ -481,6 +482,7 @@ class Step:
             self.summary["caught_up.invoice_synced"] += 1
 
     def end_grace_periods(self) -> None:
+        self.pay_before_grace_ends()
         rows = self.w.all(
             "select distinct r.customer_ref from stripe_invoices i "
             "join stripe_subscriptions s on s.id = i.subscription "
@@ -519,6 +521,31 @@ class Step:
             else:
                 self.set_tier(c["zendesk"], DOWNGRADE_TIER)
                 self.summary["caught_up.downgraded"] += 1
+            self.touched.add(ref)
+
+    def pay_before_grace_ends(self) -> None:
+        """Customers whose grace period would run out within MARGIN after this step pay now.
+
+        The other catch-ups act well inside their rule's threshold (invoices sync after 12 h of a 24 h
+        SLA, deals onboard after 2 of 7 days), but a grace period ends exactly at its threshold: one
+        ending minutes after the step would leave a delinquent account on a paid tier that no truth
+        entry names until the next step downgrades it, and a pipeline running in between would rightly
+        flag it. Paying first keeps every state the world is in between steps at least MARGIN away
+        from a threshold, as the generator keeps its own (catalog.MARGIN)."""
+        rows = self.w.all(
+            "select distinct r.customer_ref from stripe_invoices i "
+            "join stripe_subscriptions s on s.id = i.subscription "
+            "join company_refs r on r.stripe_customer_id = i.customer "
+            "join zendesk_organizations o on o.id = r.zendesk_organization_id "
+            "where s.status = 'past_due' and i.status = 'open' and i.due_at > ? and i.due_at <= ? "
+            "and lower(json_extract_string(o.organization_fields, '$.support_tier')) <> ? order by 1",
+            [self.now - GRACE_PERIOD, self.now - GRACE_PERIOD + MARGIN, DOWNGRADE_TIER],
+        )
+        for (ref,) in rows:
+            if ref in self.frozen:
+                continue
+            self.recover(self.customer(ref), "paid_before_grace_end")
+            self.summary["caught_up.paid_before_grace_end"] += 1
             self.touched.add(ref)
 
     def onboard_won_deals(self) -> None:
