@@ -1,0 +1,105 @@
+"""Suite for canonical.invoices: one row per invoice across Stripe and NetSuite.
+
+Canonical marts feed every change set, so each expectation here blocks the push (a quarantine only
+holds change rows)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import great_expectations.expectations as gxe
+
+from revsync.quality.currencies import iso_4217
+
+TABLE = "canonical.invoices"
+KEY = "invoice_key"
+
+BLOCK = {"policy": "block"}
+
+COLUMNS = {
+    "invoice_key": "VARCHAR",
+    "customer_key": "VARCHAR",
+    "match_status": "VARCHAR",
+    "stripe_invoice_id": "VARCHAR",
+    "netsuite_invoice_id": "VARCHAR",
+    "stripe_customer_id": "VARCHAR",
+    "netsuite_customer_id": "VARCHAR",
+    "stripe_subscription_id": "VARCHAR",
+    "netsuite_sales_order_id": "VARCHAR",
+    "stripe_number": "VARCHAR",
+    "netsuite_tran_id": "VARCHAR",
+    "stripe_status": "VARCHAR",
+    "netsuite_status": "VARCHAR",
+    "stripe_currency": "VARCHAR",
+    "netsuite_currency": "VARCHAR",
+    "stripe_total": "NUMERIC",
+    "netsuite_total": "NUMERIC",
+    "stripe_amount_paid": "NUMERIC",
+    "stripe_amount_remaining": "NUMERIC",
+    "netsuite_amount_remaining": "NUMERIC",
+    "billing_reason": "VARCHAR",
+    "period_start_at": "TIMESTAMP",
+    "period_end_at": "TIMESTAMP",
+    "stripe_due_at": "TIMESTAMP",
+    "netsuite_due_date": "DATE",
+    "stripe_finalized_at": "TIMESTAMP",
+    "stripe_paid_at": "TIMESTAMP",
+    "stripe_voided_at": "TIMESTAMP",
+    "netsuite_tran_date": "DATE",
+    "stripe_created_at": "TIMESTAMP",
+    "netsuite_created_at": "TIMESTAMP",
+    "_stripe_loaded_at": "TIMESTAMP",
+    "_netsuite_loaded_at": "TIMESTAMP",
+    "_dbt_invocation_id": "VARCHAR",
+    "_built_at": "TIMESTAMP",
+}
+
+ENUMS = {
+    "match_status": ["matched", "stripe_only", "netsuite_only"],
+    "stripe_status": ["draft", "open", "paid", "uncollectible", "void"],
+    "netsuite_status": ["open", "paidInFull", "pendingApproval", "rejected", "voided"],
+}
+
+AMOUNTS = [
+    "stripe_total",
+    "netsuite_total",
+    "stripe_amount_paid",
+    "stripe_amount_remaining",
+    "netsuite_amount_remaining",
+]
+
+# events that have happened (periods and due dates may lie ahead)
+HAPPENED = [
+    "stripe_created_at",
+    "netsuite_created_at",
+    "stripe_finalized_at",
+    "stripe_paid_at",
+    "stripe_voided_at",
+    "_stripe_loaded_at",
+    "_netsuite_loaded_at",
+]
+
+
+def build(now: datetime) -> list:
+    expectations: list = [
+        gxe.ExpectTableColumnsToMatchSet(column_set=list(COLUMNS), exact_match=True, meta=BLOCK)
+    ]
+    expectations += [
+        gxe.ExpectColumnValuesToBeOfType(column=c, type_=t, meta=BLOCK) for c, t in COLUMNS.items()
+    ]
+    expectations += [
+        gxe.ExpectColumnValuesToBeUnique(column=KEY, meta=BLOCK),
+        gxe.ExpectColumnValuesToNotBeNull(column=KEY, meta=BLOCK),
+        gxe.ExpectColumnValuesToNotBeNull(column="customer_key", meta=BLOCK),
+        gxe.ExpectColumnValuesToBeUnique(column="stripe_invoice_id", meta=BLOCK),
+    ]
+    expectations += [
+        gxe.ExpectColumnValuesToBeInSet(column=c, value_set=v, meta=BLOCK) for c, v in ENUMS.items()
+    ]
+    expectations += [gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, meta=BLOCK) for c in AMOUNTS]
+    expectations += [
+        gxe.ExpectColumnValuesToBeInSet(column=c, value_set=iso_4217(), meta=BLOCK)
+        for c in ("stripe_currency", "netsuite_currency")
+    ]
+    expectations += [gxe.ExpectColumnValuesToBeBetween(column=c, max_value=now, meta=BLOCK) for c in HAPPENED]
+    return expectations

@@ -1,0 +1,205 @@
+"""Run Great Expectations suites against warehouse tables and return structured outcomes.
+
+The engine is GX's SQL datasource: every metric is a query the warehouse computes (DuckDB through
+duckdb-engine with the two patches in `duckdb_patch`, PostgreSQL as is), so nothing loads a whole table
+into pandas. Each expectation's outcome names the suite, the expectation, the table, the column, its
+policy (`meta.policy`: block | quarantine), the observed value and a sample of failing rows (fetched
+by the table's key from GX's unexpected index list). An expectation GX could not evaluate (a metric
+raised) is a failure: the gate fails closed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+import great_expectations as gx  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from revsync.quality import duckdb_patch  # noqa: E402
+from revsync.quality.suites import SuiteSpec  # noqa: E402
+from revsync.warehouse.connect import MEMORY_LIMIT  # noqa: E402
+
+# duckdb-engine exposes no type module to GX, which then (rightly, for our reflection) compares column
+# types with SQLAlchemy's top-level types, warning once per column; the warning is not news.
+logging.getLogger("great_expectations.expectations.type_comparison").setLevel(logging.ERROR)
+
+SAMPLE_ROWS = 5
+POLICIES = ("block", "quarantine")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One expectation's verdict on one table."""
+
+    suite: str
+    expectation: str
+    table: str
+    column: str | None
+    success: bool
+    policy: str
+    observed: Any
+    unexpected_count: int | None = None
+    sample_rows: list[dict] = field(default_factory=list)
+    error: str | None = None
+
+    def describe(self) -> str:
+        where = f"{self.table}.{self.column}" if self.column else self.table
+        text = f"[{self.policy}] {self.suite}: {self.expectation} on {where} observed {self.observed!r}"
+        if self.unexpected_count:
+            text += f", {self.unexpected_count} failing rows"
+        if self.sample_rows:
+            text += f", e.g. {json.dumps(self.sample_rows[:2], default=str)}"
+        if self.error:
+            text += f" (error: {self.error})"
+        return text
+
+
+@dataclass
+class SuiteResult:
+    suite: str
+    table: str
+    outcomes: list[Outcome]
+    seconds: float
+
+    @property
+    def success(self) -> bool:
+        return all(o.success for o in self.outcomes)
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success]
+
+
+def connection_url(warehouse: Path | str) -> str:
+    """A SQLAlchemy URL: a PostgreSQL URL passes through; anything else is a DuckDB file path."""
+    text = str(warehouse)
+    if text.startswith(("postgresql", "postgres://")):
+        return text
+    return f"duckdb:///{Path(text).absolute()}"
+
+
+def _engine_kwargs(url: str) -> dict:
+    if not url.startswith("duckdb"):
+        return {}
+    # read-only: the gate never writes through GX; the memory limit is revsync's (spills beyond it)
+    return {"connect_args": {"read_only": True, "config": {"memory_limit": MEMORY_LIMIT}}}
+
+
+def run_suites(
+    warehouse: Path | str,
+    specs: Iterable[SuiteSpec],
+    now: datetime | None = None,
+    sample_size: int = SAMPLE_ROWS,
+) -> list[SuiteResult]:
+    """Validate each suite against its table in `warehouse` (a DuckDB path or a PostgreSQL URL)."""
+    duckdb_patch.apply()
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    url = connection_url(warehouse)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    datasource = context.data_sources.add_sql(
+        name="warehouse", connection_string=url, kwargs=_engine_kwargs(url)
+    )
+    results: list[SuiteResult] = []
+    try:
+        for spec in specs:
+            results.append(_run_one(context, datasource, spec, now, sample_size))
+    finally:
+        datasource.get_engine().dispose()
+    return results
+
+
+def _run_one(context, datasource, spec: SuiteSpec, now: datetime, sample_size: int) -> SuiteResult:  # noqa: ANN001
+    started = time.monotonic()
+    schema, _, name = spec.table.rpartition(".")
+    asset = datasource.add_table_asset(name=spec.table, table_name=name, schema_name=schema or None)
+    batch_definition = asset.add_batch_definition_whole_table("whole_table")
+    suite = context.suites.add(gx.ExpectationSuite(name=spec.name, expectations=spec.build(now)))
+    for expectation in suite.expectations:
+        policy = (expectation.meta or {}).get("policy")
+        if policy not in POLICIES:
+            raise ValueError(
+                f"{spec.name}: {expectation.expectation_type} has policy {policy!r}, not {POLICIES}"
+            )
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{spec.name}__whole_table", data=batch_definition, suite=suite)
+    )
+    validation = definition.run(
+        result_format={
+            "result_format": "SUMMARY",
+            "unexpected_index_column_names": [spec.key],
+            "partial_unexpected_count": sample_size,
+            "return_unexpected_index_query": False,
+        }
+    )
+    engine = datasource.get_engine()
+    outcomes = [_outcome(spec, r, engine, sample_size) for r in validation.results]
+    return SuiteResult(spec.name, spec.table, outcomes, time.monotonic() - started)
+
+
+def _outcome(spec: SuiteSpec, r, engine: sa.Engine, sample_size: int) -> Outcome:  # noqa: ANN001
+    config = r.expectation_config
+    column = config.kwargs.get("column")
+    result = r.result or {}
+    error = None
+    info = r.exception_info or {}
+    raised = [v for v in info.values() if isinstance(v, dict) and v.get("raised_exception")]
+    if info.get("raised_exception"):
+        raised.append(info)
+    if raised:
+        error = str(raised[0].get("exception_message"))[:500]
+    if "observed_value" in result:
+        observed = result["observed_value"]
+    elif "unexpected_count" in result:
+        observed = {
+            "element_count": result.get("element_count"),
+            "unexpected_count": result.get("unexpected_count"),
+            "unexpected_percent": result.get("unexpected_percent"),
+            "partial_unexpected_list": result.get("partial_unexpected_list", [])[:sample_size],
+        }
+    else:
+        observed = None
+    keys = [row[spec.key] for row in result.get("partial_unexpected_index_list") or [] if spec.key in row]
+    sample = _sample_rows(engine, spec, keys, sample_size) if keys and not r.success else []
+    return Outcome(
+        suite=spec.name,
+        expectation=config.type,
+        table=spec.table,
+        column=column,
+        success=bool(r.success) and error is None,
+        policy=(config.meta or {})["policy"],
+        observed=_jsonable(observed),
+        unexpected_count=result.get("unexpected_count"),
+        sample_rows=sample,
+        error=error,
+    )
+
+
+def _sample_rows(engine: sa.Engine, spec: SuiteSpec, keys: Sequence[Any], limit: int) -> list[dict]:
+    schema, _, name = spec.table.rpartition(".")
+    table = sa.table(name, schema=schema or None)
+    key = sa.column(spec.key)
+    query = (
+        sa.select(sa.text("*"))
+        .select_from(table)
+        .where(key.in_(list(dict.fromkeys(keys))[:limit]))
+        .order_by(key)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).mappings().fetchall()
+    return [_jsonable(dict(row)) for row in rows]
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
