@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -115,6 +116,9 @@ def run_suites(
         for spec in specs:
             results.append(_run_one(context, datasource, spec, now, sample_size))
     finally:
+        # DuckDB refuses a differently configured connection to a file while any is open: close every
+        # pooled connection (the execution engine builds its own SQLAlchemy engine besides the source's)
+        datasource.get_execution_engine().close()
         datasource.get_engine().dispose()
     return results
 
@@ -122,7 +126,11 @@ def run_suites(
 def _run_one(context, datasource, spec: SuiteSpec, now: datetime, sample_size: int) -> SuiteResult:  # noqa: ANN001
     started = time.monotonic()
     schema, _, name = spec.table.rpartition(".")
-    asset = datasource.add_table_asset(name=spec.table, table_name=name, schema_name=schema or None)
+    with warnings.catch_warnings():
+        # GX 1.x deprecates schema_name in favour of a schema in the connection; one connection
+        # serves every schema here (sync, canonical, staging), and schema_name qualifies the queries
+        warnings.simplefilter("ignore", DeprecationWarning)
+        asset = datasource.add_table_asset(name=spec.table, table_name=name, schema_name=schema or None)
     batch_definition = asset.add_batch_definition_whole_table("whole_table")
     suite = context.suites.add(gx.ExpectationSuite(name=spec.name, expectations=spec.build(now)))
     for expectation in suite.expectations:
@@ -142,7 +150,7 @@ def _run_one(context, datasource, spec: SuiteSpec, now: datetime, sample_size: i
             "return_unexpected_index_query": False,
         }
     )
-    engine = datasource.get_engine()
+    engine = datasource.get_execution_engine().engine
     outcomes = [_outcome(spec, r, engine, sample_size) for r in validation.results]
     return SuiteResult(spec.name, spec.table, outcomes, time.monotonic() - started)
 
