@@ -10,6 +10,7 @@ from datetime import datetime
 import great_expectations.expectations as gxe
 
 from revsync.quality.currencies import iso_4217
+from revsync.quality.suites import column_types
 
 TABLE = "canonical.invoices"
 KEY = "invoice_key"
@@ -32,11 +33,11 @@ COLUMNS = {
     "netsuite_status": "VARCHAR",
     "stripe_currency": "VARCHAR",
     "netsuite_currency": "VARCHAR",
-    "stripe_total": "NUMERIC",
-    "netsuite_total": "NUMERIC",
-    "stripe_amount_paid": "NUMERIC",
-    "stripe_amount_remaining": "NUMERIC",
-    "netsuite_amount_remaining": "NUMERIC",
+    "stripe_total": "DECIMAL(18,3)",
+    "netsuite_total": "DECIMAL(18,3)",
+    "stripe_amount_paid": "DECIMAL(18,3)",
+    "stripe_amount_remaining": "DECIMAL(18,3)",
+    "netsuite_amount_remaining": "DECIMAL(18,3)",
     "billing_reason": "VARCHAR",
     "period_start_at": "TIMESTAMP",
     "period_end_at": "TIMESTAMP",
@@ -84,9 +85,7 @@ def build(now: datetime) -> list:
     expectations: list = [
         gxe.ExpectTableColumnsToMatchSet(column_set=list(COLUMNS), exact_match=True, meta=BLOCK)
     ]
-    expectations += [
-        gxe.ExpectColumnValuesToBeOfType(column=c, type_=t, meta=BLOCK) for c, t in COLUMNS.items()
-    ]
+    expectations += column_types(COLUMNS, BLOCK)
     expectations += [
         gxe.ExpectColumnValuesToBeUnique(column=KEY, meta=BLOCK),
         gxe.ExpectColumnValuesToNotBeNull(column=KEY, meta=BLOCK),

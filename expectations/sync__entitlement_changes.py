@@ -6,6 +6,8 @@ from datetime import datetime
 
 import great_expectations.expectations as gxe
 
+from revsync.quality.suites import column_types
+
 TABLE = "sync.entitlement_changes"
 KEY = "idempotency_key"
 
@@ -52,9 +54,7 @@ def build(now: datetime) -> list:
     expectations: list = [
         gxe.ExpectTableColumnsToMatchSet(column_set=list(COLUMNS), exact_match=True, meta=BLOCK)
     ]
-    expectations += [
-        gxe.ExpectColumnValuesToBeOfType(column=c, type_=t, meta=BLOCK) for c, t in COLUMNS.items()
-    ]
+    expectations += column_types(COLUMNS, BLOCK)
     expectations += [
         gxe.ExpectColumnValuesToBeUnique(column=KEY, meta=BLOCK),
         gxe.ExpectColumnValuesToNotBeNull(column=KEY, meta=BLOCK),

@@ -7,6 +7,7 @@ from datetime import datetime
 import great_expectations.expectations as gxe
 
 from revsync.quality.currencies import iso_4217
+from revsync.quality.suites import column_types
 
 TABLE = "sync.erp_changes"
 KEY = "idempotency_key"
@@ -29,7 +30,7 @@ COLUMNS = {
     "source_changed_at": "TIMESTAMP",
     "source_id": "VARCHAR",
     "payload": "JSON",
-    "amount": "NUMERIC",
+    "amount": "DECIMAL(18,3)",
     "http_method": "VARCHAR",
     "http_path": "VARCHAR",
     "source_system": "VARCHAR",
@@ -60,9 +61,7 @@ def build(now: datetime) -> list:
     expectations: list = [
         gxe.ExpectTableColumnsToMatchSet(column_set=list(COLUMNS), exact_match=True, meta=BLOCK)
     ]
-    expectations += [
-        gxe.ExpectColumnValuesToBeOfType(column=c, type_=t, meta=BLOCK) for c, t in COLUMNS.items()
-    ]
+    expectations += column_types(COLUMNS, BLOCK)
     expectations += [
         gxe.ExpectColumnValuesToBeUnique(column=KEY, meta=BLOCK),
         gxe.ExpectColumnValuesToNotBeNull(column=KEY, meta=BLOCK),

@@ -62,7 +62,7 @@ def test_clean_small_world_passes_every_suite(small_built, clean_results):
     unique = next(o for o in erp.outcomes if o.expectation == "expect_column_values_to_be_unique")
     assert unique.observed["element_count"] == _count(small_built.warehouse, "sync.erp_changes") > 0
     assert unique.observed["unexpected_count"] == 0
-    types = [o for o in erp.outcomes if o.expectation == "expect_column_values_to_be_of_type"]
+    types = [o for o in erp.outcomes if o.expectation == "expect_column_values_to_be_in_type_list"]
     assert {o.column: o.observed for o in types}["amount"] == "NUMERIC"
 
 
@@ -143,10 +143,10 @@ def test_only_the_planted_defects_fail(defect_results):
         ("sync.erp_changes", "expect_column_values_to_be_unique", "idempotency_key"),
         ("sync.erp_changes", "expect_column_values_to_be_between", "amount"),
         ("sync.erp_changes", "expect_column_values_to_be_in_set", "currency"),
-        ("sync.entitlement_changes", "expect_column_values_to_be_of_type", "payload"),
+        ("sync.entitlement_changes", "expect_column_values_to_be_in_type_list", "payload"),
     }
     payload = _failure(
-        defect_results["sync.entitlement_changes"], "expect_column_values_to_be_of_type", "payload"
+        defect_results["sync.entitlement_changes"], "expect_column_values_to_be_in_type_list", "payload"
     )
     assert payload.observed == "VARCHAR" and payload.policy == "block"
     assert defect_results["canonical.invoices"].success
@@ -169,7 +169,7 @@ def test_results_land_in_quality_results(defective, defect_results):
         con.close()
     assert total == written
     assert [(r[2], r[1], r[3]) for r in rows] == [
-        ("sync.entitlement_changes", "expect_column_values_to_be_of_type", "payload"),
+        ("sync.entitlement_changes", "expect_column_values_to_be_in_type_list", "payload"),
         ("sync.erp_changes", "expect_column_values_to_be_between", "amount"),
         ("sync.erp_changes", "expect_column_values_to_be_in_set", "currency"),
         ("sync.erp_changes", "expect_column_values_to_be_unique", "idempotency_key"),

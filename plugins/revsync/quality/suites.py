@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import great_expectations.expectations as gxe
+
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[3] / "expectations"
 
 
@@ -38,3 +40,26 @@ def load_suites(directory: Path = EXPECTATIONS_DIR) -> dict[str, SuiteSpec]:
     """Every suite in `directory`, by table name ("schema.table")."""
     specs = [load_suite(p) for p in sorted(directory.glob("*__*.py"))]
     return {s.table: s for s in specs}
+
+
+# A suite names a column's logical type; each warehouse spells it its own way. GX compares DuckDB's
+# reflected types by SQLAlchemy class (isinstance; spellings that are no class name are skipped) and
+# PostgreSQL's by the type's text, case-insensitively ("TIMESTAMP WITHOUT TIME ZONE", "NUMERIC(18, 3)").
+TYPE_SPELLINGS = {
+    "VARCHAR": ["VARCHAR", "CHARACTER VARYING", "TEXT"],
+    "INTEGER": ["INTEGER"],
+    "BIGINT": ["BIGINT"],
+    "DECIMAL(18,3)": ["NUMERIC", "NUMERIC(18, 3)"],
+    "TIMESTAMP": ["TIMESTAMP", "TIMESTAMP WITHOUT TIME ZONE"],
+    "DATE": ["DATE"],
+    "BOOLEAN": ["BOOLEAN"],
+    "JSON": ["JSON", "JSONB"],
+}
+
+
+def column_types(columns: dict[str, str], meta: dict) -> list:
+    """One type expectation per column of `columns` ({name: logical type from TYPE_SPELLINGS})."""
+    return [
+        gxe.ExpectColumnValuesToBeInTypeList(column=name, type_list=TYPE_SPELLINGS[logical], meta=meta)
+        for name, logical in columns.items()
+    ]
