@@ -9,7 +9,7 @@ from datetime import datetime
 
 import great_expectations.expectations as gxe
 
-from revsync.quality.currencies import iso_4217
+from revsync.quality.currencies import iso_4217, minor_unit_violations
 from revsync.quality.suites import column_types
 
 TABLE = "canonical.invoices"
@@ -101,4 +101,15 @@ def build(now: datetime) -> list:
         for c in ("stripe_currency", "netsuite_currency")
     ]
     expectations += [gxe.ExpectColumnValuesToBeBetween(column=c, max_value=now, meta=BLOCK) for c in HAPPENED]
+    expectations += [
+        gxe.UnexpectedRowsExpectation(
+            description=f"{side}_total carries no more decimals than {side}_currency's minor unit",
+            unexpected_rows_query="select * from {batch} where "
+            + minor_unit_violations(f"{side}_total", f"{side}_currency"),
+            meta={**BLOCK, "check": "amount_minor_unit_precision", "column": f"{side}_total"},
+        )
+        # billing is the source of truth the writes come from; the ERP's own totals may be off (the
+        # sandbox's injected amount mismatches carry half yen): that is an invoice_amount_mismatch
+        for side in ("stripe",)
+    ]
     return expectations

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import great_expectations.expectations as gxe
 
-from revsync.quality.currencies import iso_4217
+from revsync.quality.currencies import iso_4217, minor_unit_violations
 from revsync.quality.suites import column_types
 
 TABLE = "sync.erp_changes"
@@ -88,6 +88,12 @@ def build(now: datetime) -> list:
     expectations += [
         gxe.ExpectColumnValuesToBeInSet(column="sequence", value_set=[1, 2, 3, 4], meta=QUARANTINE),
         gxe.ExpectColumnValuesToBeBetween(column="amount", min_value=0, meta=QUARANTINE),
+        gxe.UnexpectedRowsExpectation(
+            description="amount carries no more decimals than its currency's minor unit",
+            unexpected_rows_query="select * from {batch} where "
+            + minor_unit_violations("amount", "currency"),
+            meta={**QUARANTINE, "check": "amount_minor_unit_precision", "column": "amount"},
+        ),
         gxe.ExpectColumnValuesToBeInSet(column="currency", value_set=iso_4217(), meta=QUARANTINE),
         gxe.ExpectColumnValuesToBeBetween(column="source_changed_at", max_value=now, meta=QUARANTINE),
     ]

@@ -77,21 +77,25 @@ def defective(small_built, tmp_path_factory):
             r[0]
             for r in con.execute(
                 "select idempotency_key from sync.erp_changes where record_type = 'invoice' "
-                "order by idempotency_key limit 3"
+                "order by idempotency_key limit 4"
             ).fetchall()
         ]
-        assert len(keys) == 3
-        duplicate, negative, foreign = keys
+        assert len(keys) == 4
+        duplicate, negative, foreign, half_yen = keys
         con.execute(
             "insert into sync.erp_changes select * from sync.erp_changes where idempotency_key = ?",
             [duplicate],
         )
         con.execute("update sync.erp_changes set amount = -12.5 where idempotency_key = ?", [negative])
         con.execute("update sync.erp_changes set currency = 'xzz' where idempotency_key = ?", [foreign])
+        con.execute(
+            "update sync.erp_changes set currency = 'jpy', amount = 1234.5 where idempotency_key = ?",
+            [half_yen],
+        )
         con.execute("alter table sync.entitlement_changes alter payload type varchar")
     finally:
         con.close()
-    return warehouse, {"duplicate": duplicate, "negative": negative, "foreign": foreign}
+    return warehouse, {"duplicate": duplicate, "negative": negative, "foreign": foreign, "half_yen": half_yen}
 
 
 @pytest.fixture(scope="module")
@@ -137,12 +141,22 @@ def test_unknown_currency_fails_with_the_row(defective, defect_results):
     ]
 
 
+def test_amount_finer_than_the_currency_minor_unit_fails(defective, defect_results):
+    _, planted = defective
+    outcome = _failure(defect_results["sync.erp_changes"], "amount_minor_unit_precision", "amount")
+    assert outcome.policy == "quarantine" and outcome.unexpected_count == 1
+    assert [(r["idempotency_key"], r["currency"], float(r["amount"])) for r in outcome.sample_rows] == [
+        (planted["half_yen"], "jpy", 1234.5)
+    ]
+
+
 def test_only_the_planted_defects_fail(defect_results):
     failed = {(table, o.expectation, o.column) for table, r in defect_results.items() for o in r.failures}
     assert failed == {
         ("sync.erp_changes", "expect_column_values_to_be_unique", "idempotency_key"),
         ("sync.erp_changes", "expect_column_values_to_be_between", "amount"),
         ("sync.erp_changes", "expect_column_values_to_be_in_set", "currency"),
+        ("sync.erp_changes", "amount_minor_unit_precision", "amount"),
         ("sync.entitlement_changes", "expect_column_values_to_be_in_type_list", "payload"),
     }
     payload = _failure(
@@ -170,11 +184,12 @@ def test_results_land_in_quality_results(defective, defect_results):
     assert total == written
     assert [(r[2], r[1], r[3]) for r in rows] == [
         ("sync.entitlement_changes", "expect_column_values_to_be_in_type_list", "payload"),
+        ("sync.erp_changes", "amount_minor_unit_precision", "amount"),
         ("sync.erp_changes", "expect_column_values_to_be_between", "amount"),
         ("sync.erp_changes", "expect_column_values_to_be_in_set", "currency"),
         ("sync.erp_changes", "expect_column_values_to_be_unique", "idempotency_key"),
     ]
-    amount = rows[1]
+    amount = rows[2]
     assert amount[0] == "sync__erp_changes" and amount[5] == "quarantine"
     assert json.loads(amount[6])["unexpected_count"] == 1
     assert [r["idempotency_key"] for r in json.loads(amount[7])] == [planted["negative"]]

@@ -20,3 +20,19 @@ ISO_4217 = frozenset(
 def iso_4217() -> list[str]:
     """The codes as a sorted list (what a GX value set takes)."""
     return sorted(ISO_4217)
+
+
+# ISO 4217 minor units where they are not 2 (the decimals an amount in that currency may carry).
+ZERO_DECIMAL = frozenset("bif clp djf gnf isk jpy kmf krw pyg rwf ugx vnd vuv xaf xof xpf".split())
+THREE_DECIMAL = frozenset("bhd iqd jod kwd lyd omr tnd".split())
+
+
+def minor_unit_violations(amount: str, currency: str) -> str:
+    """SQL condition (DuckDB and PostgreSQL): `amount` carries more decimals than `currency`'s minor unit."""
+    zero = ", ".join(f"'{c}'" for c in sorted(ZERO_DECIMAL))
+    three = ", ".join(f"'{c}'" for c in sorted(THREE_DECIMAL))
+    return (
+        f"{amount} is not null and case when {currency} in ({zero}) then {amount} <> round({amount}, 0) "
+        f"when {currency} in ({three}) then {amount} <> round({amount}, 3) "
+        f"else {amount} <> round({amount}, 2) end"
+    )

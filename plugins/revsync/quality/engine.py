@@ -177,20 +177,43 @@ def _outcome(spec: SuiteSpec, r, engine: sa.Engine, sample_size: int) -> Outcome
         }
     else:
         observed = None
-    keys = [row[spec.key] for row in result.get("partial_unexpected_index_list") or [] if spec.key in row]
-    sample = _sample_rows(engine, spec, keys, sample_size) if keys and not r.success else []
+    meta = config.meta or {}
+    expectation = config.type
+    unexpected_count = result.get("unexpected_count")
+    if expectation == "unexpected_rows_expectation":
+        # a SQL check (`meta.check` names it): GX reports only the count, the sample is the query's rows
+        expectation = meta.get("check", expectation)
+        column = meta.get("column", column)
+        if observed is not None and error is None:
+            unexpected_count = observed = int(observed)
+        sample = (
+            _query_rows(engine, config.kwargs["unexpected_rows_query"], spec.table, sample_size)
+            if not r.success and error is None
+            else []
+        )
+    else:
+        keys = [row[spec.key] for row in result.get("partial_unexpected_index_list") or [] if spec.key in row]
+        sample = _sample_rows(engine, spec, keys, sample_size) if keys and not r.success else []
     return Outcome(
         suite=spec.name,
-        expectation=config.type,
+        expectation=expectation,
         table=spec.table,
         column=column,
         success=bool(r.success) and error is None,
-        policy=(config.meta or {})["policy"],
+        policy=meta["policy"],
         observed=_jsonable(observed),
-        unexpected_count=result.get("unexpected_count"),
+        unexpected_count=unexpected_count,
         sample_rows=sample,
         error=error,
     )
+
+
+def _query_rows(engine: sa.Engine, query: str, table: str, limit: int) -> list[dict]:
+    """The first `limit` rows of an unexpected-rows query (`{batch}` is the table)."""
+    sql = f"select * from ({query.replace('{batch}', table)}) as unexpected limit {int(limit)}"
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text(sql)).mappings().fetchall()
+    return [_jsonable(dict(row)) for row in rows]
 
 
 def _sample_rows(engine: sa.Engine, spec: SuiteSpec, keys: Sequence[Any], limit: int) -> list[dict]:
