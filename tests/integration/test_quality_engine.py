@@ -10,6 +10,7 @@ defect must fail exactly the expectation that covers it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -238,3 +239,17 @@ def test_unpatched_gx_still_has_the_duckdb_trap(small_built):
     )
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT")), done.stdout + done.stderr)
     assert line.startswith("RESULT False None") and "list index out of range" in line, line
+
+
+def test_a_missing_table_fails_closed(small_built, suites):
+    """A table the build did not produce fails its suite (block) instead of passing or crashing the run."""
+    missing = dataclasses.replace(suites[0], table="sync.erp_changes_missing")
+    results = run_suites(small_built.warehouse, [missing, suites[1]])
+    assert [r.success for r in results] == [False, True]
+    [outcome] = results[0].outcomes
+    assert (outcome.expectation, outcome.table, outcome.policy) == (
+        "table_exists",
+        "sync.erp_changes_missing",
+        "block",
+    )
+    assert "sync.erp_changes_missing" in outcome.error

@@ -25,6 +25,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import great_expectations as gx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
+from great_expectations.datasource.fluent.interfaces import TestConnectionError  # noqa: E402
 
 from revsync.quality import duckdb_patch  # noqa: E402
 from revsync.quality.suites import SuiteSpec  # noqa: E402
@@ -114,7 +115,14 @@ def run_suites(
     results: list[SuiteResult] = []
     try:
         for spec in specs:
-            results.append(_run_one(context, datasource, spec, now, sample_size))
+            started = time.monotonic()
+            try:
+                results.append(_run_one(context, datasource, spec, now, sample_size))
+            except TestConnectionError as exc:  # no such table (an empty source, a failed build): fail closed
+                missing = Outcome(
+                    spec.name, "table_exists", spec.table, None, False, "block", None, error=str(exc)
+                )
+                results.append(SuiteResult(spec.name, spec.table, [missing], time.monotonic() - started))
     finally:
         # DuckDB refuses a differently configured connection to a file while any is open: close every
         # pooled connection (the execution engine builds its own SQLAlchemy engine besides the source's)
