@@ -93,10 +93,22 @@ def defective(small_built, tmp_path_factory):
             "update sync.erp_changes set currency = 'jpy', amount = 1234.5 where idempotency_key = ?",
             [half_yen],
         )
+        future = con.execute("select min(idempotency_key) from sync.entitlement_changes").fetchall()[0][0]
+        con.execute(
+            "update sync.entitlement_changes set source_changed_at = now()::timestamp + interval 2 day "
+            "where idempotency_key = ?",
+            [future],
+        )
         con.execute("alter table sync.entitlement_changes alter payload type varchar")
     finally:
         con.close()
-    return warehouse, {"duplicate": duplicate, "negative": negative, "foreign": foreign, "half_yen": half_yen}
+    return warehouse, {
+        "duplicate": duplicate,
+        "negative": negative,
+        "foreign": foreign,
+        "half_yen": half_yen,
+        "future": future,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +163,14 @@ def test_amount_finer_than_the_currency_minor_unit_fails(defective, defect_resul
     ]
 
 
+def test_a_timestamp_in_the_future_fails(defective, defect_results):
+    _, planted = defective
+    changes = defect_results["sync.entitlement_changes"]
+    outcome = _failure(changes, "expect_column_values_to_be_between", "source_changed_at")
+    assert outcome.policy == "quarantine" and outcome.unexpected_count == 1
+    assert [r["idempotency_key"] for r in outcome.sample_rows] == [planted["future"]]
+
+
 def test_only_the_planted_defects_fail(defect_results):
     failed = {(table, o.expectation, o.column) for table, r in defect_results.items() for o in r.failures}
     assert failed == {
@@ -159,6 +179,7 @@ def test_only_the_planted_defects_fail(defect_results):
         ("sync.erp_changes", "expect_column_values_to_be_in_set", "currency"),
         ("sync.erp_changes", "amount_minor_unit_precision", "amount"),
         ("sync.entitlement_changes", "expect_column_values_to_be_in_type_list", "payload"),
+        ("sync.entitlement_changes", "expect_column_values_to_be_between", "source_changed_at"),
     }
     payload = _failure(
         defect_results["sync.entitlement_changes"], "expect_column_values_to_be_in_type_list", "payload"
@@ -184,13 +205,14 @@ def test_results_land_in_quality_results(defective, defect_results):
         con.close()
     assert total == written
     assert [(r[2], r[1], r[3]) for r in rows] == [
+        ("sync.entitlement_changes", "expect_column_values_to_be_between", "source_changed_at"),
         ("sync.entitlement_changes", "expect_column_values_to_be_in_type_list", "payload"),
         ("sync.erp_changes", "amount_minor_unit_precision", "amount"),
         ("sync.erp_changes", "expect_column_values_to_be_between", "amount"),
         ("sync.erp_changes", "expect_column_values_to_be_in_set", "currency"),
         ("sync.erp_changes", "expect_column_values_to_be_unique", "idempotency_key"),
     ]
-    amount = rows[2]
+    amount = rows[3]
     assert amount[0] == "sync__erp_changes" and amount[5] == "quarantine"
     assert json.loads(amount[6])["unexpected_count"] == 1
     assert [r["idempotency_key"] for r in json.loads(amount[7])] == [planted["negative"]]
