@@ -72,7 +72,17 @@ def _dbt_build(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REVSYNC_", "DBT_"))}
     env |= {"REVSYNC_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     target = workdir / "target"  # per test: parallel runs never share dbt's target/ or logs/
-    args = [command, "--select", "staging", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
+    args = [
+        command,
+        "--select",
+        "staging",
+        "--indirect-selection",
+        "cautious",
+        "--project-dir",
+        str(PROJECT),
+        "--profiles-dir",
+        str(PROJECT),
+    ]
     args += ["--target-path", str(target), "--log-path", str(workdir / "logs")]
     started = time.monotonic()
     done = subprocess.run(
