@@ -134,6 +134,16 @@ def _safe(batch_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in batch_id)
 
 
+def task_defaults() -> dict[str, Any]:
+    """Every revsync DAG's task defaults: REVSYNC_TASK_RETRIES retries (3) with exponential backoff."""
+    return {
+        "retries": int(os.environ.get("REVSYNC_TASK_RETRIES", "3")),
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(hours=2),
+    }
+
+
 def build_extract_dag(source: str, schedule: str | None = None):
     """The `extract_<source>` DAG."""
     from airflow.sdk import DAG, Asset, BaseHook, Param, get_current_context, task
@@ -151,12 +161,7 @@ def build_extract_dag(source: str, schedule: str | None = None):
         tags=["revsync", "extract", source],
         doc_md=__doc__ + f"\n\nSource `{source}`: streams {', '.join(s.name for s in connector.streams)}; "
         f"connection `{conn_id(source)}`; emits Asset `{asset_uri(source)}`.",
-        default_args={
-            "retries": int(os.environ.get("REVSYNC_TASK_RETRIES", "3")),
-            "retry_delay": timedelta(seconds=30),
-            "retry_exponential_backoff": True,
-            "execution_timeout": timedelta(hours=2),
-        },
+        default_args=task_defaults(),
         params={
             "full_refresh": Param(False, type="boolean", description="Read every stream in full."),
             "force": Param(

@@ -28,11 +28,11 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from revsync.orchestration.extract import asset_uri, enabled_sources
+from revsync.orchestration.extract import asset_uri, enabled_sources, task_defaults
 from revsync.warehouse.connect import warehouse_lock, warehouse_path
 
 log = logging.getLogger(__name__)
@@ -279,12 +279,7 @@ def build_reconcile_dag(manifest: dict[str, Any] | None = None, sources: list[st
         tags=["revsync", "reconcile", "dbt"],
         doc_md=__doc__ + f"\n\nTriggered by {', '.join(f'`{asset_uri(s)}`' for s in sources)}; "
         f"{len(tasks)} dbt tasks: {', '.join(t.task_id for t in tasks)}; emits `{RECONCILED_URI}`.",
-        default_args={
-            "retries": int(os.environ.get("REVSYNC_TASK_RETRIES", "3")),
-            "retry_delay": timedelta(seconds=30),
-            "retry_exponential_backoff": True,
-            "execution_timeout": timedelta(hours=2),
-        },
+        default_args=task_defaults(),
         params={
             "full_refresh": Param(False, type="boolean", description="dbt build --full-refresh."),
             "as_of": Param(
