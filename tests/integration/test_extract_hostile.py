@@ -22,6 +22,7 @@ DRIFT = {
     "stripe": {
         ("billing_mode", "new_field", None, "object"),
         ("created", "type_changed", "number", "string"),
+        ("livemode", "type_changed", "boolean", "string"),  # usage summaries have no `created`
     },
     "hubspot": {("url", "new_field", None, "string"), ("archived", "type_changed", "boolean", "string")},
     "zendesk": {
