@@ -103,7 +103,11 @@ def run_suites(
     now: datetime | None = None,
     sample_size: int = SAMPLE_ROWS,
 ) -> list[SuiteResult]:
-    """Validate each suite against its table in `warehouse` (a DuckDB path or a PostgreSQL URL)."""
+    """Validate each suite against its table in `warehouse` (a DuckDB path or a PostgreSQL URL).
+
+    On DuckDB this opens its own read-only connections (closed on return): call it while this process
+    holds no other connection to the file (DuckDB refuses a second, differently configured one), and
+    store the results (`results.store_results`) afterwards."""
     duckdb_patch.apply()
     now = now or datetime.now(UTC).replace(tzinfo=None)
     url = connection_url(warehouse)
