@@ -70,3 +70,16 @@
         where p.customer_key is distinct from t.customer_key
     )
 {%- endmacro %}
+
+{#
+    The ERP records of one kind with the key they pair on (`external_key`: the external id, any case)
+    and `claim_rank`: when several ERP records carry the same external id, the lowest id (rank 1)
+    pairs with the Stripe record and the others stay ERP-only rows.
+#}
+{% macro erp_claims(relation, erp_id) -%}
+    select
+        *,
+        upper(external_id) as external_key,
+        row_number() over (partition by upper(external_id) order by {{ erp_id }}) as claim_rank
+    from {{ relation }}
+{%- endmacro %}

@@ -27,11 +27,7 @@ credit_notes as (
 ),
 
 erp_credit_memos as (
-    select
-        *,
-        upper(external_id) as external_key,
-        row_number() over (partition by upper(external_id) order by credit_memo_id) as claim_rank
-    from {{ ref('stg_netsuite__credit_memos') }}
+    {{ erp_claims(ref('stg_netsuite__credit_memos'), 'credit_memo_id') }}
 ),
 
 pairs as (

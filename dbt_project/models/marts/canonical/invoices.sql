@@ -34,11 +34,7 @@ stripe_invoices as (
 ),
 
 erp_invoices as (
-    select
-        *,
-        upper(external_id) as external_key,
-        row_number() over (partition by upper(external_id) order by invoice_id) as claim_rank
-    from {{ ref('stg_netsuite__invoices') }}
+    {{ erp_claims(ref('stg_netsuite__invoices'), 'invoice_id') }}
 ),
 
 pairs as (

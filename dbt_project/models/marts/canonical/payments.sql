@@ -29,11 +29,7 @@ charges as (
 ),
 
 erp_payments as (
-    select
-        *,
-        upper(external_id) as external_key,
-        row_number() over (partition by upper(external_id) order by customer_payment_id) as claim_rank
-    from {{ ref('stg_netsuite__customer_payments') }}
+    {{ erp_claims(ref('stg_netsuite__customer_payments'), 'customer_payment_id') }}
 ),
 
 erp_invoice_stripe_ids as (
