@@ -7,15 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import great_expectations.expectations as gxe
-
-from revsync.quality.currencies import iso_4217, minor_unit_violations
-from revsync.quality.suites import column_types
+from revsync.quality.suites import table_expectations
 
 TABLE = "canonical.invoices"
 KEY = "invoice_key"
-
-BLOCK = {"policy": "block"}
 
 COLUMNS = {
     "invoice_key": "VARCHAR",
@@ -82,34 +77,17 @@ HAPPENED = [
 
 
 def build(now: datetime) -> list:
-    expectations: list = [
-        gxe.ExpectTableColumnsToMatchSet(column_set=list(COLUMNS), exact_match=True, meta=BLOCK)
-    ]
-    expectations += column_types(COLUMNS, BLOCK)
-    expectations += [
-        gxe.ExpectColumnValuesToBeUnique(column=KEY, meta=BLOCK),
-        gxe.ExpectColumnValuesToNotBeNull(column=KEY, meta=BLOCK),
-        gxe.ExpectColumnValuesToNotBeNull(column="customer_key", meta=BLOCK),
-        gxe.ExpectColumnValuesToBeUnique(column="stripe_invoice_id", meta=BLOCK),
-    ]
-    expectations += [
-        gxe.ExpectColumnValuesToBeInSet(column=c, value_set=v, meta=BLOCK) for c, v in ENUMS.items()
-    ]
-    expectations += [gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, meta=BLOCK) for c in AMOUNTS]
-    expectations += [
-        gxe.ExpectColumnValuesToBeInSet(column=c, value_set=iso_4217(), meta=BLOCK)
-        for c in ("stripe_currency", "netsuite_currency")
-    ]
-    expectations += [gxe.ExpectColumnValuesToBeBetween(column=c, max_value=now, meta=BLOCK) for c in HAPPENED]
-    expectations += [
-        gxe.UnexpectedRowsExpectation(
-            description=f"{side}_total carries no more decimals than {side}_currency's minor unit",
-            unexpected_rows_query="select * from {batch} where "
-            + minor_unit_violations(f"{side}_total", f"{side}_currency"),
-            meta={**BLOCK, "check": "amount_minor_unit_precision", "column": f"{side}_total"},
-        )
+    return table_expectations(
+        COLUMNS,
+        KEY,
+        now,
+        not_null=["customer_key"],
+        unique=["stripe_invoice_id"],
+        enums=ENUMS,
+        non_negative=AMOUNTS,
+        currencies=["stripe_currency", "netsuite_currency"],
         # billing is the source of truth the writes come from; the ERP's own totals may be off (the
         # sandbox's injected amount mismatches carry half yen): that is an invoice_amount_mismatch
-        for side in ("stripe",)
-    ]
-    return expectations
+        minor_units={"stripe_total": "stripe_currency"},
+        happened=HAPPENED,
+    )

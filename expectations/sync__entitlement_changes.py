@@ -6,13 +6,10 @@ from datetime import datetime
 
 import great_expectations.expectations as gxe
 
-from revsync.quality.suites import column_types
+from revsync.quality.suites import BLOCK, change_references, sql_check, table_expectations
 
 TABLE = "sync.entitlement_changes"
 KEY = "idempotency_key"
-
-BLOCK = {"policy": "block"}
-QUARANTINE = {"policy": "quarantine"}
 
 COLUMNS = {
     "idempotency_key": "VARCHAR",
@@ -33,6 +30,17 @@ COLUMNS = {
     "source_changed_at": "TIMESTAMP",
 }
 
+NOT_NULL = [
+    "organization_id",
+    "customer_key",
+    "tier_to_set",
+    "reason",
+    "correlation_id",
+    "payload",
+    "payload_hash",
+    "http_path",
+]
+
 TIERS = ["basic", "standard", "premium", "enterprise"]
 
 ENUMS = {
@@ -51,31 +59,26 @@ ENUMS = {
 
 
 def build(now: datetime) -> list:
-    expectations: list = [
-        gxe.ExpectTableColumnsToMatchSet(column_set=list(COLUMNS), exact_match=True, meta=BLOCK)
-    ]
-    expectations += column_types(COLUMNS, BLOCK)
-    expectations += [
-        gxe.ExpectColumnValuesToBeUnique(column=KEY, meta=BLOCK),
-        gxe.ExpectColumnValuesToNotBeNull(column=KEY, meta=BLOCK),
+    return [
+        *table_expectations(
+            COLUMNS,
+            KEY,
+            now,
+            policy="quarantine",
+            not_null=NOT_NULL,
+            enums=ENUMS,
+            happened=["source_changed_at"],
+        ),
         # two writes to one organization in a change set would race: the whole set is suspect
         gxe.ExpectColumnValuesToBeUnique(column="organization_id", meta=BLOCK),
+        *change_references(TABLE),
+        sql_check(
+            "the organization to update is the customer's in canonical.customers",
+            "organization_of_canonical_customer",
+            "select * from {batch} where customer_key || '/' || organization_id not in (select "
+            "customer_key || '/' || zendesk_organization_id from canonical.customers "
+            "where zendesk_organization_id is not null)",
+            "quarantine",
+            column="organization_id",
+        ),
     ]
-    for column in (
-        "organization_id",
-        "customer_key",
-        "tier_to_set",
-        "reason",
-        "correlation_id",
-        "payload",
-        "payload_hash",
-        "http_path",
-    ):
-        expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=column, meta=QUARANTINE))
-    expectations += [
-        gxe.ExpectColumnValuesToBeInSet(column=c, value_set=v, meta=QUARANTINE) for c, v in ENUMS.items()
-    ]
-    expectations.append(
-        gxe.ExpectColumnValuesToBeBetween(column="source_changed_at", max_value=now, meta=QUARANTINE)
-    )
-    return expectations

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import great_expectations.expectations as gxe
-
-from revsync.quality.currencies import iso_4217, minor_unit_violations
-from revsync.quality.suites import column_types
+from revsync.quality.suites import change_references, sql_check, table_expectations
 
 TABLE = "sync.erp_changes"
 KEY = "idempotency_key"
-
-BLOCK = {"policy": "block"}
-QUARANTINE = {"policy": "quarantine"}
+DEPENDS_ON = "depends_on_idempotency_key"
 
 COLUMNS = {
     "idempotency_key": "VARCHAR",
@@ -38,6 +33,30 @@ COLUMNS = {
     "reason": "VARCHAR",
 }
 
+NOT_NULL = [
+    "target",
+    "record_type",
+    "operation",
+    "customer_key",
+    "correlation_id",
+    "source_id",
+    "payload",
+    "payload_hash",
+    "http_method",
+    "http_path",
+    "source_system",
+    "reason",
+]
+
+# where each record type written from billing comes from: (canonical mart, its column, this table's)
+CANONICAL_OBJECTS = {
+    "customer": ("canonical.customers", "stripe_customer_id", "target_external_id"),
+    "salesOrder": ("canonical.subscriptions", "subscription_id", "source_id"),
+    "invoice": ("canonical.invoices", "stripe_invoice_id", "source_id"),
+    "customerPayment": ("canonical.payments", "stripe_charge_id", "target_external_id"),
+    "creditMemo": ("canonical.credit_notes", "stripe_credit_note_id", "source_id"),
+}
+
 ENUMS = {
     "target": ["netsuite"],
     "record_type": ["customer", "salesOrder", "invoice", "customerPayment", "creditMemo"],
@@ -57,44 +76,40 @@ ENUMS = {
 
 
 def build(now: datetime) -> list:
-    # schema and key: a wrong shape or a duplicate key stops the whole push
-    expectations: list = [
-        gxe.ExpectTableColumnsToMatchSet(column_set=list(COLUMNS), exact_match=True, meta=BLOCK)
-    ]
-    expectations += column_types(COLUMNS, BLOCK)
-    expectations += [
-        gxe.ExpectColumnValuesToBeUnique(column=KEY, meta=BLOCK),
-        gxe.ExpectColumnValuesToNotBeNull(column=KEY, meta=BLOCK),
-    ]
-    # row-level content: a bad row is held back, the rest goes
-    for column in (
-        "target",
-        "record_type",
-        "operation",
-        "customer_key",
-        "correlation_id",
-        "source_id",
-        "payload",
-        "payload_hash",
-        "http_method",
-        "http_path",
-        "source_system",
-        "reason",
-    ):
-        expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=column, meta=QUARANTINE))
-    expectations += [
-        gxe.ExpectColumnValuesToBeInSet(column=c, value_set=v, meta=QUARANTINE) for c, v in ENUMS.items()
-    ]
-    expectations += [
-        gxe.ExpectColumnValuesToBeInSet(column="sequence", value_set=[1, 2, 3, 4], meta=QUARANTINE),
-        gxe.ExpectColumnValuesToBeBetween(column="amount", min_value=0, meta=QUARANTINE),
-        gxe.UnexpectedRowsExpectation(
-            description="amount carries no more decimals than its currency's minor unit",
-            unexpected_rows_query="select * from {batch} where "
-            + minor_unit_violations("amount", "currency"),
-            meta={**QUARANTINE, "check": "amount_minor_unit_precision", "column": "amount"},
+    # a wrong shape or a duplicate key stops the whole push; a bad row is held back, the rest goes
+    return [
+        *table_expectations(
+            COLUMNS,
+            KEY,
+            now,
+            policy="quarantine",
+            not_null=NOT_NULL,
+            enums={**ENUMS, "sequence": [1, 2, 3, 4]},
+            non_negative=["amount"],
+            currencies=["currency"],
+            minor_units={"amount": "currency"},
+            happened=["source_changed_at"],
         ),
-        gxe.ExpectColumnValuesToBeInSet(column="currency", value_set=iso_4217(), meta=QUARANTINE),
-        gxe.ExpectColumnValuesToBeBetween(column="source_changed_at", max_value=now, meta=QUARANTINE),
+        *change_references(TABLE),
+        sql_check(
+            "a change that depends on another names one in this change set",
+            "prerequisite_in_change_set",
+            "select * from {batch} where depends_on_idempotency_key is not null and "
+            f"depends_on_idempotency_key not in (select idempotency_key from {TABLE})",
+            "quarantine",
+            column="depends_on_idempotency_key",
+        ),
+        sql_check(
+            "each record type's source object exists in its canonical mart",
+            "source_in_canonical_object",
+            "select * from {batch} where source_system = 'stripe' and ("
+            + " or ".join(
+                f"(record_type = '{record_type}' and {field} not in "
+                f"(select {column} from {mart} where {column} is not null))"
+                for record_type, (mart, column, field) in CANONICAL_OBJECTS.items()
+            )
+            + ")",
+            "quarantine",
+            column="source_id",
+        ),
     ]
-    return expectations

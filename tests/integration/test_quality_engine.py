@@ -20,9 +20,10 @@ import textwrap
 
 import duckdb
 import pytest
+import sqlalchemy as sa
 
 from revsync.quality.engine import Outcome, SuiteResult, run_suites
-from revsync.quality.results import TABLE, new_run_id, store_results, write_results
+from revsync.quality.results import TABLE, new_run_id, state_engine, store_results, write_results
 from revsync.quality.suites import load_suites
 
 pytestmark = pytest.mark.integration
@@ -220,17 +221,22 @@ def test_results_land_in_quality_results(defective, defect_results):
 
 def test_results_write_is_all_or_nothing(tmp_path, defect_results):
     """An outcome that cannot be stored (no policy) rolls the whole run back: no half gate is visible."""
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    warehouse = tmp_path / "warehouse.duckdb"
+    engine = state_engine(warehouse)
+    good = defect_results["sync.erp_changes"]
+    broken = SuiteResult(good.suite, good.table, [*good.outcomes[:3]], good.seconds)
+    broken.outcomes.append(Outcome("s", "e", "t", None, False, None, None))  # type: ignore[arg-type]
     try:
-        good = defect_results["sync.erp_changes"]
-        broken = SuiteResult(good.suite, good.table, [*good.outcomes[:3]], good.seconds)
-        broken.outcomes.append(Outcome("s", "e", "t", None, False, None, None))  # type: ignore[arg-type]
-        with pytest.raises(duckdb.ConstraintException):
-            write_results(con, [broken], "run_bad")
-        assert write_results(con, [good], "run_good") == len(good.outcomes)
-        counts = dict(con.execute(f"select run_id, count(*) from {TABLE} group by 1").fetchall())
+        with pytest.raises(sa.exc.DBAPIError, match="NOT NULL"), engine.begin() as connection:
+            write_results(connection, [broken], "run_bad")
+        with engine.begin() as connection:
+            assert write_results(connection, [good], "run_good") == len(good.outcomes)
+        with engine.connect() as connection:
+            counts = dict(
+                connection.execute(sa.text(f"select run_id, count(*) from {TABLE} group by 1")).all()
+            )
     finally:
-        con.close()
+        engine.dispose()
     assert counts == {"run_good": len(good.outcomes)}
 
 

@@ -28,7 +28,7 @@ import sqlalchemy as sa  # noqa: E402
 from great_expectations.datasource.fluent.interfaces import TestConnectionError  # noqa: E402
 
 from revsync.quality import duckdb_patch  # noqa: E402
-from revsync.quality.suites import SuiteSpec  # noqa: E402
+from revsync.quality.suites import POLICIES, SuiteSpec  # noqa: E402
 from revsync.warehouse.connect import MEMORY_LIMIT  # noqa: E402
 
 # duckdb-engine exposes no type module to GX, which then (rightly, for our reflection) compares column
@@ -36,7 +36,7 @@ from revsync.warehouse.connect import MEMORY_LIMIT  # noqa: E402
 logging.getLogger("great_expectations.expectations.type_comparison").setLevel(logging.ERROR)
 
 SAMPLE_ROWS = 5
-POLICIES = ("block", "quarantine")
+DOCS_SITE = "revsync"
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ class Outcome:
     unexpected_count: int | None = None
     sample_rows: list[dict] = field(default_factory=list)
     error: str | None = None
+    # every failing row's key, for a quarantine expectation on a change set (what the gate holds back)
+    failing_keys: tuple = ()
 
     def describe(self) -> str:
         where = f"{self.table}.{self.column}" if self.column else self.table
@@ -102,8 +104,13 @@ def run_suites(
     specs: Iterable[SuiteSpec],
     now: datetime | None = None,
     sample_size: int = SAMPLE_ROWS,
+    extra: dict[str, list] | None = None,
+    docs_dir: Path | None = None,
 ) -> list[SuiteResult]:
     """Validate each suite against its table in `warehouse` (a DuckDB path or a PostgreSQL URL).
+
+    `extra` adds expectations to a table's suite (the gate's volume and freshness checks). With
+    `docs_dir`, GX Data Docs of the suites and these results are built there (index.html).
 
     On DuckDB this opens its own read-only connections (closed on return): call it while this process
     holds no other connection to the file (DuckDB refuses a second, differently configured one), and
@@ -113,6 +120,18 @@ def run_suites(
     url = connection_url(warehouse)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    if docs_dir is not None:
+        context.add_data_docs_site(
+            DOCS_SITE,
+            {
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(Path(docs_dir).absolute()),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
     datasource = context.data_sources.add_sql(
         name="warehouse", connection_string=url, kwargs=_engine_kwargs(url)
     )
@@ -121,12 +140,15 @@ def run_suites(
         for spec in specs:
             started = time.monotonic()
             try:
-                results.append(_run_one(context, datasource, spec, now, sample_size))
+                added = (extra or {}).get(spec.table, [])
+                results.append(_run_one(context, datasource, spec, now, sample_size, added))
             except TestConnectionError as exc:  # no such table (an empty source, a failed build): fail closed
                 missing = Outcome(
                     spec.name, "table_exists", spec.table, None, False, "block", None, error=str(exc)
                 )
                 results.append(SuiteResult(spec.name, spec.table, [missing], time.monotonic() - started))
+        if docs_dir is not None:
+            context.build_data_docs(site_names=[DOCS_SITE])
     finally:
         # DuckDB refuses a differently configured connection to a file while any is open: close every
         # pooled connection (the execution engine builds its own SQLAlchemy engine besides the source's)
@@ -135,7 +157,7 @@ def run_suites(
     return results
 
 
-def _run_one(context, datasource, spec: SuiteSpec, now: datetime, sample_size: int) -> SuiteResult:  # noqa: ANN001
+def _run_one(context, datasource, spec: SuiteSpec, now: datetime, sample_size: int, added: list):  # noqa: ANN001
     started = time.monotonic()
     schema, _, name = spec.table.rpartition(".")
     with warnings.catch_warnings():
@@ -144,19 +166,21 @@ def _run_one(context, datasource, spec: SuiteSpec, now: datetime, sample_size: i
         warnings.simplefilter("ignore", DeprecationWarning)
         asset = datasource.add_table_asset(name=spec.table, table_name=name, schema_name=schema or None)
     batch_definition = asset.add_batch_definition_whole_table("whole_table")
-    suite = context.suites.add(gx.ExpectationSuite(name=spec.name, expectations=spec.build(now)))
+    suite = context.suites.add(gx.ExpectationSuite(name=spec.name, expectations=[*spec.build(now), *added]))
     for expectation in suite.expectations:
         policy = (expectation.meta or {}).get("policy")
-        if policy not in POLICIES:
+        if policy not in POLICIES or (policy == "quarantine" and not spec.is_change_set):
             raise ValueError(
-                f"{spec.name}: {expectation.expectation_type} has policy {policy!r}, not {POLICIES}"
+                f"{spec.name}: {expectation.expectation_type} has policy {policy!r}; a policy is one of "
+                f"{POLICIES}, and only change sets (schema sync) can quarantine"
             )
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{spec.name}__whole_table", data=batch_definition, suite=suite)
     )
     validation = definition.run(
         result_format={
-            "result_format": "SUMMARY",
+            # a change set's quarantine needs every failing row's key, not a sample
+            "result_format": "COMPLETE" if spec.is_change_set else "SUMMARY",
             "unexpected_index_column_names": [spec.key],
             "partial_unexpected_count": sample_size,
             "return_unexpected_index_query": False,
@@ -190,22 +214,23 @@ def _outcome(spec: SuiteSpec, r, engine: sa.Engine, sample_size: int) -> Outcome
     else:
         observed = None
     meta = config.meta or {}
-    expectation = config.type
+    expectation = meta.get("check", config.type)  # a check of revsync's own is named in its meta
     unexpected_count = result.get("unexpected_count")
-    if expectation == "unexpected_rows_expectation":
-        # a SQL check (`meta.check` names it): GX reports only the count, the sample is the query's rows
-        expectation = meta.get("check", expectation)
+    if config.type == "unexpected_rows_expectation":
+        # a SQL check: GX reports only the count, the sample is the query's rows
         column = meta.get("column", column)
         if observed is not None and error is None:
             unexpected_count = observed = int(observed)
-        sample = (
-            _query_rows(engine, config.kwargs["unexpected_rows_query"], spec.table, sample_size)
-            if not r.success and error is None
-            else []
-        )
+        failed = not r.success and error is None
+        query = config.kwargs["unexpected_rows_query"]
+        sample = _query_rows(engine, query, spec.table, sample_size) if failed else []
+        keys = _query_keys(engine, query, spec) if failed and _quarantines(spec, meta) else []
     else:
         keys = [row[spec.key] for row in result.get("partial_unexpected_index_list") or [] if spec.key in row]
         sample = _sample_rows(engine, spec, keys, sample_size) if keys and not r.success else []
+        if _quarantines(spec, meta) and not r.success:
+            complete = result.get("unexpected_index_list") or []
+            keys = [row[spec.key] for row in complete if spec.key in row]
     return Outcome(
         suite=spec.name,
         expectation=expectation,
@@ -217,7 +242,19 @@ def _outcome(spec: SuiteSpec, r, engine: sa.Engine, sample_size: int) -> Outcome
         unexpected_count=unexpected_count,
         sample_rows=sample,
         error=error,
+        failing_keys=tuple(dict.fromkeys(keys)) if _quarantines(spec, meta) and not r.success else (),
     )
+
+
+def _quarantines(spec: SuiteSpec, meta: dict) -> bool:
+    return spec.is_change_set and meta.get("policy") == "quarantine"
+
+
+def _query_keys(engine: sa.Engine, query: str, spec: SuiteSpec) -> list:
+    """Every key of the rows an unexpected-rows query selects."""
+    sql = f"select {spec.key} from ({query.replace('{batch}', spec.table)}) as unexpected"
+    with engine.connect() as connection:
+        return [row[0] for row in connection.execute(sa.text(sql)).fetchall()]
 
 
 def _query_rows(engine: sa.Engine, query: str, table: str, limit: int) -> list[dict]:
