@@ -11,7 +11,7 @@ import pytest
 from airflow.sdk import AssetAny
 
 from revsync.orchestration.extract import enabled_sources
-from revsync.orchestration.reconcile import BUILT_TYPES, build_reconcile_dag, plan, run_as_of
+from revsync.orchestration.reconcile import BUILT_TYPES, build_reconcile_dag, plan, run_as_of, validated_uri
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,8 @@ def test_tasks_are_the_manifest_models(manifest, dag):
     assert sum(len(t.nodes) for t in staging.values()) == sum(
         n["fqn"][1] == "staging" for n in built.values()
     )
-    assert {t.task_id for t in dag.tasks} == {t.task_id for t in tasks} | {"publish"}
+    gates = {"gate_staging", "gate_canonical", "gate_sync", "publish_changes"}
+    assert {t.task_id for t in dag.tasks} == {t.task_id for t in tasks} | {"publish"} | gates
 
 
 def test_dependencies_follow_the_dbt_graph(manifest, dag):
@@ -100,7 +101,13 @@ def test_schedule_is_the_enabled_sources_raw_assets(dag):
         f"revsync://raw/{s}" for s in ("stripe", "hubspot", "zendesk", "netsuite")
     )
     assert dag.catchup is False and dag.max_active_runs == 1 and dag.max_active_tasks == 1
-    assert sorted(dag.params.keys()) == ["as_of", "dbt_vars", "full_refresh"]
+    assert sorted(dag.params.keys()) == [
+        "as_of",
+        "dbt_vars",
+        "full_refresh",
+        "gate_freshness_hours",
+        "gate_volume_band",
+    ]
     assert dag.default_args["retries"] == 3 and dag.doc_md and "reconcile" in dag.tags
     assert [a.uri for a in dag.get_task("publish").outlets] == ["revsync://warehouse/reconciled"]
     assert dag.get_task("mismatches").doc_md.startswith("`dbt build --select mismatches")
@@ -150,3 +157,21 @@ def test_as_of_is_the_param_else_the_run_time():
     assert run_as_of({"as_of": "2026-02-01T01:00:00+01:00"}, run_after) == "2026-02-01T00:00:00Z"
     with pytest.raises(ValueError, match="time zone"):
         run_as_of({"as_of": "2026-02-01T01:00:00"}, run_after)
+
+
+def test_each_gate_stage_follows_its_schemas_models_and_the_stage_before(manifest, dag):
+    """gate_<stage> waits for every dbt task building a relation in schema <stage> and for the previous
+    gate; only publish_changes, after gate_sync, emits the validated change-set Assets."""
+    owner = _owner(manifest)
+    for previous, stage in ((None, "staging"), ("gate_staging", "canonical"), ("gate_canonical", "sync")):
+        building = {owner[uid] for uid, n in _built(manifest).items() if n["schema"] == stage}
+        assert building, stage
+        expected = building | ({previous} if previous else set())
+        assert dag.get_task(f"gate_{stage}").upstream_task_ids == expected, stage
+    publish = dag.get_task("publish_changes")
+    assert publish.upstream_task_ids == {"gate_sync"}
+    assert {o.uri for o in publish.outlets} == {
+        validated_uri("erp_changes"),
+        validated_uri("entitlement_changes"),
+    }
+    assert not any(dag.get_task(f"gate_{s}").outlets for s in ("staging", "canonical", "sync"))

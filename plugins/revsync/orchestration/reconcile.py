@@ -6,7 +6,14 @@ snapshot) running `dbt build --select <model>`, i.e. the model and its tests, wi
 dbt's graph; the staging views of one source (`models/staging/<source>/`) share a task, because a view
 builds in milliseconds while each dbt invocation costs about 5 s and the tasks run one at a time. A
 failed task can be cleared and rerun from the UI on its own; its successful neighbours are not rebuilt.
-When every task succeeded, `publish` emits `revsync://warehouse/reconciled` for the quality gate.
+When every task succeeded, `publish` emits `revsync://warehouse/reconciled`.
+
+The quality gate follows in the same run, one task per stage (`gate_staging`, `gate_canonical`,
+`gate_sync`, each after the dbt tasks of its schema and the stage before; logic in
+`revsync.quality.gate`). Only when all three pass does `publish_changes` emit the validated change-set
+Assets (`revsync://validated/erp_changes`, `revsync://validated/entitlement_changes`) that schedule the
+push DAGs; a blocking failure fails its task at once (no retry: the data would not change) with the
+suite, expectation, table and sample rows, and nothing downstream runs.
 
 DuckDB has one writer: each task holds the warehouse lock (`<warehouse>.lock`, the flock extract tasks
 take while landing) for its whole dbt invocation, and the dbt process shares it, so a landing and a
@@ -39,6 +46,8 @@ log = logging.getLogger(__name__)
 
 DAG_ID = "reconcile"
 RECONCILED_URI = "revsync://warehouse/reconciled"
+GATE_STAGES = ("staging", "canonical", "sync")
+VALIDATED_CHANGE_SETS = ("erp_changes", "entitlement_changes")
 BUILT_TYPES = ("model", "seed", "snapshot")
 ROOT = Path(__file__).resolve().parents[3]
 LOCK_WAIT_S = float(os.environ.get("REVSYNC_DBT_LOCK_WAIT_S", "3600"))
@@ -159,6 +168,19 @@ def _topological(tasks: dict[str, DbtTask]) -> list[str]:
     return order
 
 
+def validated_uri(change_set: str) -> str:
+    return f"revsync://validated/{change_set}"
+
+
+def gate_upstreams(tasks: list[DbtTask], manifest: dict[str, Any]) -> dict[str, list[str]]:
+    """Per gate stage, the dbt tasks building a relation in the schema of that name."""
+    nodes = manifest["nodes"]
+    return {
+        stage: [t.task_id for t in tasks if any(nodes.get(uid, {}).get("schema") == stage for uid in t.nodes)]
+        for stage in GATE_STAGES
+    }
+
+
 def dbt_executable() -> str:
     beside = Path(sys.executable).with_name("dbt")
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
@@ -266,7 +288,9 @@ def build_reconcile_dag(manifest: dict[str, Any] | None = None, sources: list[st
     """The `reconcile` DAG for `manifest` (default: the published one) and the enabled sources."""
     from airflow.sdk import DAG, Asset, AssetAny, Param, get_current_context, task
 
-    tasks = plan(load_manifest() if manifest is None else manifest)
+    manifest = load_manifest() if manifest is None else manifest
+    tasks = plan(manifest)
+    validated = [Asset(validated_uri(name)) for name in VALIDATED_CHANGE_SETS]
     sources = enabled_sources() if sources is None else sources
     reconciled = Asset(RECONCILED_URI)
     with DAG(
@@ -288,6 +312,18 @@ def build_reconcile_dag(manifest: dict[str, Any] | None = None, sources: list[st
                 description="Evaluate the rules at this time (ISO 8601 with a zone); empty: the run's time.",
             ),
             "dbt_vars": Param({}, type="object", description="More dbt vars (thresholds, tiers)."),
+            "gate_volume_band": Param(
+                None,
+                type=["null", "number"],
+                description="Quality gate: allowed row-count swing against the previous run, 0-1 (0.5: "
+                "half to double); empty: REVSYNC_GATE_VOLUME_BAND or 0.5. Raise it to accept a real jump.",
+            ),
+            "gate_freshness_hours": Param(
+                None,
+                type=["null", "number"],
+                description="Quality gate: a source stream landed longer ago than this blocks; empty: "
+                "REVSYNC_GATE_FRESHNESS_HOURS or 24.",
+            ),
         },
     ) as dag:
         built = {}
@@ -327,7 +363,64 @@ def build_reconcile_dag(manifest: dict[str, Any] | None = None, sources: list[st
             return totals
 
         publish(list(built.values()))
+
+        gates = {}
+        for stage, upstream in gate_upstreams(tasks, manifest).items():
+
+            @task(
+                task_id=f"gate_{stage}",
+                multiple_outputs=False,
+                doc_md=f"Quality gate checkpoint `{stage}`: every suite of the `{stage}` tables "
+                "(revsync.quality.gate); blocks or quarantines as each expectation's policy says.",
+            )
+            def gate(stage: str = stage) -> dict[str, Any]:
+                context = get_current_context()
+                return run_gate_task(stage, context["params"], context["run_id"], context["ti"].try_number)
+
+            gates[stage] = gate()
+            for task_id in upstream:
+                built[task_id] >> gates[stage]
+        for before, after in zip(GATE_STAGES, GATE_STAGES[1:], strict=False):
+            gates[before] >> gates[after]
+
+        @task(
+            task_id="publish_changes",
+            outlets=validated,
+            multiple_outputs=False,
+            doc_md="Emit the validated change-set Assets (the push DAGs' schedule): every gate passed.",
+        )
+        def publish_changes(sync_gate: dict[str, Any]) -> dict[str, Any]:
+            context = get_current_context()
+            for asset, name in zip(validated, VALIDATED_CHANGE_SETS, strict=True):
+                table = f"sync.{name}"
+                context["outlet_events"][asset].extra = {
+                    "gate_run_id": sync_gate["gate_run_id"],
+                    "table": f"validated.{name}",
+                    "rows": sync_gate["validated_rows"].get(table, 0),
+                    "quarantined": sync_gate["quarantined"].get(table, 0),
+                }
+            return sync_gate
+
+        publish_changes(gates["sync"])
     return dag
+
+
+def run_gate_task(stage: str, params: dict[str, Any], run_id: str, try_number: int) -> dict[str, Any]:
+    """A gate task's body: the stage's checkpoint; a block fails the task without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from revsync.quality.gate import GateBlocked, GateSettings, run_gate
+
+    settings = GateSettings.from_env(
+        volume_band=params.get("gate_volume_band"), freshness_hours=params.get("gate_freshness_hours")
+    )
+    try:
+        report = run_gate(stage, run_id=f"{run_id}/{stage}/{try_number}", settings=settings)
+    except GateBlocked as blocked:
+        raise AirflowFailException(str(blocked)) from None
+    summary = report.summary()
+    log.info("gate %s passed: %s", stage, summary)
+    return summary
 
 
 def refresh_manifest() -> Path:
