@@ -11,7 +11,7 @@ from importlib import metadata
 
 import typer
 
-from revsync import __version__, extract_cli
+from revsync import __version__, extract_cli, quality_cli
 
 app = typer.Typer(
     name="revsync",
@@ -56,6 +56,8 @@ def demo(
 
 app.command()(extract_cli.extract)
 app.command()(extract_cli.connections)
+app.command()(quality_cli.gate)
+app.command()(quality_cli.quarantine)
 
 
 def _load_sandbox_app() -> typer.Typer | None:

@@ -155,23 +155,30 @@ def volume_checks(spec: SuiteSpec, previous: int | None, band: float) -> list:
     return checks
 
 
-def freshness_suite(streams: Sequence[tuple[str, str]], now: datetime, hours: float) -> SuiteSpec:
-    """One suite over `revsync_state.cursors`: each stream landed within `hours` before `now`."""
+def freshness_suite(streams: Sequence[tuple[str, str, bool]], now: datetime, hours: float) -> SuiteSpec:
+    """One suite over `revsync_state.cursors`: each (source, stream, required) landed within `hours`
+    before `now`; a required stream never landed fails too (an optional one, like metered usage a company
+    may not sell, only once it has been landed)."""
     oldest = (now - timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M:%S")
 
-    def build(_: datetime) -> list:
-        return [
-            sql_check(
-                f"raw_{source}.{stream} landed within {hours:g} h of the validation time",
-                f"fresh_{source}_{stream}",
-                f"select * from {{batch}} where source = '{source}' and stream = '{stream}' and updated_at "
-                f"< timestamp '{oldest}' union all select '{source}', '{stream}', null, null, null where "
-                f"not exists (select 1 from {{batch}} where source = '{source}' and stream = '{stream}')",
-                "block",
-                column="updated_at",
+    def check(source: str, stream: str, required: bool):  # noqa: ANN202
+        this = f"source = '{source}' and stream = '{stream}'"
+        query = f"select * from {{batch}} where {this} and updated_at < timestamp '{oldest}'"
+        if required:
+            query += (
+                f" union all select '{source}', '{stream}', null, null, null "
+                f"where not exists (select 1 from {{batch}} where {this})"
             )
-            for source, stream in streams
-        ]
+        return sql_check(
+            f"raw_{source}.{stream} landed within {hours:g} h of the validation time",
+            f"fresh_{source}_{stream}",
+            query,
+            "block",
+            column="updated_at",
+        )
+
+    def build(_: datetime) -> list:
+        return [check(*stream) for stream in streams]
 
     return SuiteSpec("freshness", CURSORS_TABLE, "stream", build, stage="staging", min_rows=0, volume=False)
 
@@ -192,7 +199,7 @@ def run_gate(
     now = now or datetime.now(UTC).replace(tzinfo=None)
     run_id = run_id or new_run_id()
     specs = list(load_suites(stage=stage).values() if specs is None else specs)
-    streams = sorted({s.source for s in specs if s.source})
+    streams = sorted({(*s.source, s.min_rows > 0) for s in specs if s.source})
     if streams:
         specs.append(freshness_suite(streams, now, settings.freshness_hours))
     docs = settings.docs_dir / stage
