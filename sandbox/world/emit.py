@@ -180,7 +180,8 @@ class Emitter:
     def _invoice(self, c: Customer, sub: Subscription, inv: Invoice, n: int) -> None:
         rng = self.rng
         finalized = inv.period_start + 60
-        paid_at = finalized + uniform(rng, 60, HOUR) if inv.paid else None
+        # nothing is stamped after the world's now: an invoice finalized within the hour is paid by now
+        paid_at = min(finalized + uniform(rng, 60, HOUR), self.now - 1) if inv.paid else None
         paid = inv.total_minor if inv.paid else 0
         self.rows["stripe_invoices"].append(
             (
@@ -206,9 +207,9 @@ class Emitter:
             )
         )
         if inv.credit_minor:
-            created = paid_at + uniform(rng, DAY, 2 * DAY)
+            created = min(paid_at + uniform(rng, DAY, 2 * DAY), self.now - 1)
             inv.credit_at = created
-            voided = created + HOUR if inv.credit_void else None
+            voided = min(created + HOUR, self.now - 1) if inv.credit_void else None
             self.rows["stripe_credit_notes"].append(
                 (
                     inv.key,
