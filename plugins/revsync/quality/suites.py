@@ -150,7 +150,8 @@ def table_expectations(
         sql_check(
             f"{amount} carries no more decimals than {currency}'s minor unit",
             "amount_minor_unit_precision",
-            "select * from {batch} where " + minor_unit_violations(amount, currency),
+            f"select {key}, {amount}, {currency} from {{batch}} where "
+            + minor_unit_violations(amount, currency),
             policy,
             column=amount,
         )
