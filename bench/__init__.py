@@ -15,4 +15,5 @@ BENCHMARKS: list[str] = [
     "bench.sandbox:sandbox_generate",
     "bench.extract:extract_throughput",
     "bench.reconcile:reconcile_build",
+    "bench.gate:gate_time",
 ]

@@ -1,7 +1,9 @@
 """The reconcile DAG in a real Airflow 3 (SQLite metadata under a temporary AIRFLOW_HOME) on a copy of the
 small landed warehouse: `airflow dags test reconcile` builds every model of the real manifest with its
-tests; a poisoned raw row fails its source's staging task only, and after the fix that task reruns
-alone; a dbt task waits for the warehouse lock another writer holds, then proceeds."""
+tests, and the quality gate's three stages pass and publish the validated change-set Assets; a poisoned
+raw row fails its source's staging task only, and after the fix that task reruns alone; a dbt task
+waits for the warehouse lock another writer holds, then proceeds; a change row the gate quarantines is
+held out of the published set, and a blocking defect fails its gate task and publishes nothing."""
 
 from __future__ import annotations
 
@@ -20,11 +22,13 @@ import pytest
 from revsync.orchestration.reconcile import plan
 from revsync.warehouse.connect import open_warehouse
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 RECONCILED = "revsync://warehouse/reconciled"
+VALIDATED = ("revsync://validated/erp_changes", "revsync://validated/entitlement_changes")
+GATES = ("gate_staging", "gate_canonical", "gate_sync", "publish_changes")
 POISON_ID = "in_poisoned_currency"
 
 
@@ -41,8 +45,9 @@ class Airflow:
             raise AssertionError(f"airflow {' '.join(args)} failed:\n" + "\n".join(errors)[-8000:])
         return done
 
-    def dags_test(self, check: bool = True) -> tuple[str, subprocess.CompletedProcess]:
-        done = self.run("dags", "test", "reconcile", "-c", json.dumps({"as_of": self.as_of}), check=check)
+    def dags_test(self, check: bool = True, *flags: str) -> tuple[str, subprocess.CompletedProcess]:
+        conf = json.dumps({"as_of": self.as_of})
+        done = self.run("dags", "test", "reconcile", "-c", conf, *flags, check=check)
         return self.query("select run_id from dag_run where dag_id = 'reconcile' order by id desc")[0][
             0
         ], done
@@ -76,6 +81,7 @@ def airflow(copy_landed, tmp_path_factory) -> Airflow:
         "REVSYNC_HOME": str(home / "revsync"),
         "REVSYNC_WAREHOUSE": str(landed.warehouse),
         "REVSYNC_TASK_RETRIES": "0",
+        "REVSYNC_QUALITY_DOCS": str(home / "quality"),
         "PYTHONUNBUFFERED": "1",
     }
     # the manifest the DAG file reads (`make manifest`), made while Airflow migrates its database
@@ -115,7 +121,7 @@ def test_every_task_succeeds_and_every_model_exists(airflow, first_run):
     tasks = plan(manifest)
     states = airflow.task_states(run_id)
     assert {task_id: s[0] for task_id, s in states.items()} == dict.fromkeys(
-        [t.task_id for t in tasks] + ["publish"], "success"
+        [t.task_id for t in tasks] + ["publish", *GATES], "success"
     ), output[-6000:]
     assert airflow.query("select state from dag_run where run_id = ?", run_id) == [("success",)]
     relations = _relations(airflow.warehouse)
@@ -141,8 +147,40 @@ def test_every_task_succeeds_and_every_model_exists(airflow, first_run):
     con = duckdb.connect(str(airflow.warehouse), read_only=True)
     try:
         assert con.execute("select count(*) from reconciliation.mismatches").fetchone()[0] > 0
+        published = {
+            t: con.execute(f"select count(*), min(gate_run_id) from validated.{t}").fetchall()[0]
+            for t in ("erp_changes", "entitlement_changes")
+        }
+        stages = con.execute(
+            "select stage, bool_and(success) from revsync_state.quality_results group by 1 order by 1"
+        ).fetchall()
     finally:
         con.close()
+    # the gate passed every stage and the validated change sets were emitted with what they hold
+    assert stages == [("canonical", True), ("staging", True), ("sync", True)]
+    gate = json.loads(
+        airflow.query("select value from xcom where run_id = ? and task_id = 'gate_sync'", run_id)[0][0]
+    )
+    assert gate["passed"] and gate["gate_run_id"].startswith(f"{run_id}/sync/")
+    for uri, table in zip(VALIDATED, ("erp_changes", "entitlement_changes"), strict=True):
+        (event,) = _events(airflow, uri)
+        rows, gate_run = published[table]
+        assert event == {
+            "gate_run_id": gate_run,
+            "table": f"validated.{table}",
+            "rows": rows,
+            "quarantined": 0,
+        }
+        assert rows > 0
+    assert (Path(airflow.env["REVSYNC_QUALITY_DOCS"]) / "sync" / "index.html").exists()
+
+
+def _events(airflow: Airflow, uri: str) -> list[dict]:
+    rows = airflow.query(
+        "select e.extra from asset_event e join asset a on a.id = e.asset_id where a.uri = ? order by e.id",
+        uri,
+    )
+    return [json.loads(extra) for (extra,) in rows]
 
 
 def test_a_dbt_task_waits_for_the_warehouse_lock_then_proceeds(airflow, first_run, tmp_path):
@@ -213,6 +251,7 @@ def test_a_failed_task_reruns_alone_after_the_fix(airflow, first_run):
             downstream.add(task_id)
     expected = {task_id: "success" for task_id in tasks} | dict.fromkeys(downstream, "upstream_failed")
     expected |= {"staging_stripe": "failed", "publish": "upstream_failed"}
+    expected |= dict.fromkeys(GATES, "upstream_failed")
     assert {task_id: s[0] for task_id, s in states.items()} == expected, done.stdout[-6000:]
     assert len(downstream) > 3 and "staging_hubspot" not in downstream
     assert "accepted_values_stg_stripe__invoices_currency" in done.stdout + done.stderr
@@ -230,3 +269,85 @@ def test_a_failed_task_reruns_alone_after_the_fix(airflow, first_run):
     log = rerun.stdout + rerun.stderr
     assert log.count("holding the warehouse lock") == 1 and "--select stg_stripe__" in log
     assert "stg_hubspot__" not in log and "int_customer_identity" not in log
+
+
+# the gate's stages alone: every dbt task (and `publish`) is marked successful without running
+GATE_ONLY = ("--mark-success-pattern", r"(?!gate_|publish_changes$).*")
+
+
+def test_a_quarantined_change_is_held_out_of_what_the_dag_publishes(airflow, first_run):
+    with open_warehouse(airflow.warehouse) as con:
+        invoice, payment = con.execute(
+            "select i.idempotency_key, p.idempotency_key from sync.erp_changes i join sync.erp_changes p "
+            "on p.depends_on_idempotency_key = i.idempotency_key where i.record_type = 'invoice' limit 1"
+        ).fetchall()[0]
+        con.execute("update sync.erp_changes set currency = 'xzz' where idempotency_key = ?", [invoice])
+        total = con.execute("select count(*) from sync.erp_changes").fetchone()[0]
+    events_before = len(_events(airflow, VALIDATED[0]))
+    try:
+        run_id, done = airflow.dags_test(True, *GATE_ONLY)
+        states = {t: s[0] for t, s in airflow.task_states(run_id).items()}
+        assert all(states[t] == "success" for t in GATES), states
+        assert "holding the warehouse lock" not in done.stdout  # no dbt task ran
+        event = _events(airflow, VALIDATED[0])[-1]
+        assert len(_events(airflow, VALIDATED[0])) == events_before + 1
+        assert (event["rows"], event["quarantined"]) == (total - 2, 2)
+        con = duckdb.connect(str(airflow.warehouse), read_only=True)
+        try:
+            published = {
+                k for (k,) in con.execute("select idempotency_key from validated.erp_changes").fetchall()
+            }
+            held = dict(
+                con.execute(
+                    "select idempotency_key, reasons from revsync_state.quarantined_changes "
+                    "where status = 'quarantined'"
+                ).fetchall()
+            )
+        finally:
+            con.close()
+        assert len(published) == total - 2 and not published & {invoice, payment}
+        assert set(held) == {invoice, payment} and "currency" in held[invoice]
+    finally:
+        with open_warehouse(airflow.warehouse) as con:
+            con.execute("update sync.erp_changes set currency = 'usd' where idempotency_key = ?", [invoice])
+
+
+def test_a_blocking_defect_fails_its_gate_and_nothing_is_published(airflow, first_run):
+    with open_warehouse(airflow.warehouse) as con:
+        key = con.execute("select min(idempotency_key) from sync.entitlement_changes").fetchone()[0]
+        con.execute(
+            "insert into sync.entitlement_changes "
+            "select * from sync.entitlement_changes where idempotency_key = ?",
+            [key],
+        )
+    events_before = [len(_events(airflow, uri)) for uri in VALIDATED]
+    try:
+        run_id, done = airflow.dags_test(False, *GATE_ONLY)
+        states = {t: s[0] for t, s in airflow.task_states(run_id).items()}
+        assert [states[t] for t in GATES] == ["success", "success", "failed", "upstream_failed"], states
+        assert [len(_events(airflow, uri)) for uri in VALIDATED] == events_before
+        output = done.stdout + done.stderr
+        assert "quality gate `sync`" in output and "blocked the push" in output
+        unique = "sync__entitlement_changes: expect_column_values_to_be_unique on sync.entitlement_changes"
+        assert f"{unique}.idempotency_key" in output
+        assert key in output  # a sample failing row
+        (tries,) = airflow.query(
+            "select try_number from task_instance where run_id = ? and task_id = 'gate_sync'", run_id
+        )[0]
+        assert tries == 1  # a block is not retried
+        con = duckdb.connect(str(airflow.warehouse), read_only=True)
+        try:
+            emptied = [
+                con.execute(f"select count(*) from validated.{t}").fetchone()[0]
+                for t in ("erp_changes", "entitlement_changes")
+            ]
+        finally:
+            con.close()
+        assert emptied == [0, 0]
+    finally:
+        with open_warehouse(airflow.warehouse) as con:
+            con.execute(
+                "delete from sync.entitlement_changes where rowid in (select max(rowid) from "
+                "sync.entitlement_changes where idempotency_key = ?)",
+                [key],
+            )
