@@ -28,7 +28,6 @@ import logging
 import os
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
-from bench.sandbox import _cpu_seconds, _start_server
+from bench.sandbox import _cpu_seconds, _start_server, _stop_server
 from sandbox.world.streams import tables_of
 
 SOURCES = ("stripe", "hubspot", "zendesk", "netsuite")
@@ -278,11 +277,7 @@ def bench_scale(scale: str, runs: int, budget_s: float) -> tuple[dict[str, objec
             metrics, notes = _measure(scale, server, endpoints, work, runs, budget_s, started)
             return {f"{scale}_generate_s": round(generate_s, 1), **metrics}, notes
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            _stop_server(server)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.reconcile import BIN, _dbt_build, _extract, _run
-from bench.sandbox import _start_server
+from bench.sandbox import _start_server, _stop_server
 
 TARGET_RATIO = 0.25
 STAGE_LINE = re.compile(r"gate (\w+): passed (\d+)/(\d+) expectations of (\d+) suites in ([\d.]+)s")
@@ -92,11 +91,7 @@ def _prepare(work: Path, scale: str, seed: int) -> tuple[Path, float, float, str
     try:
         _extract(world, warehouse)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        _stop_server(server)
     seconds, rss = _dbt_build(warehouse, work, as_of)
     return warehouse, seconds, rss, f"generated {scale} seed {seed}, extracted, dbt build"
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.sandbox import _start_server
+from bench.sandbox import _start_server, _stop_server
 
 SOURCES = ("stripe", "hubspot", "zendesk", "netsuite")
 PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
@@ -137,11 +136,7 @@ def _measure(scale: str, seed: int, runs: int, work: Path) -> dict[str, object]:
         metrics[f"{prefix}_incremental_to_full_build"] = round(seconds / metrics[f"{prefix}_full_build_s"], 3)
         metrics.update({f"{prefix}_after_advance_{k}": v for k, v in _score(world, warehouse).items()})
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        _stop_server(server)
     return metrics
 
 

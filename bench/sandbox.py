@@ -171,6 +171,15 @@ def _start_server(world_dir: Path) -> tuple[subprocess.Popen, dict]:
     return process, endpoints
 
 
+def _stop_server(process: subprocess.Popen) -> None:
+    """SIGTERM a server started by `_start_server`, killing it if it has not exited in 30 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -231,11 +240,7 @@ def sandbox_list_throughput() -> dict[str, object]:
             metrics["pass"] = metrics["server_capacity_rps"] >= TARGET_RPS  # type: ignore[operator]
             return metrics
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            _stop_server(process)
     finally:
         shutil.rmtree(world_dir, ignore_errors=True)
 
