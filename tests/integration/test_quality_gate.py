@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from revsync.quality.gate import QUARANTINE_TABLE, STAGES, GateBlocked, GateSettings, run_gate
+from revsync.quality.suites import load_suites
 
 pytestmark = pytest.mark.integration
 
@@ -43,10 +44,17 @@ def _gate_all(warehouse: Path, settings: GateSettings) -> dict:
     return {stage: run_gate(stage, warehouse, settings=settings) for stage in STAGES}
 
 
-def _blocked(stage: str, warehouse: Path, settings: GateSettings) -> GateBlocked:
+def _blocked(
+    stage: str, warehouse: Path, settings: GateSettings, tables: list[str] | None = None
+) -> GateBlocked:
     with pytest.raises(GateBlocked) as raised:
-        run_gate(stage, warehouse, settings=settings)
+        run_gate(stage, warehouse, settings=settings, specs=_only(tables))
     return raised.value
+
+
+def _only(tables: list[str] | None):
+    """The suites of `tables` alone (a stage's checkpoint on one table and its source's freshness)."""
+    return None if tables is None else [load_suites()[t] for t in tables]
 
 
 def test_clean_world_passes_every_stage_and_publishes_the_change_sets(warehouse, settings):
@@ -120,7 +128,7 @@ def test_row_defects_are_quarantined_with_their_dependents_and_the_rest_is_publi
         k for (k,) in _sql(warehouse, "select idempotency_key from sync.erp_changes order by 1 desc limit 2")
     ]
     foreign, orphan = keys
-    _sql(warehouse, "update sync.erp_changes set amount = -12.5 where idempotency_key = ?", invoice)
+    _sql(warehouse, "update sync.erp_changes set amount = -12 where idempotency_key = ?", invoice)
     _sql(warehouse, "update sync.erp_changes set currency = 'xzz' where idempotency_key = ?", foreign)
     _sql(
         warehouse, "update sync.erp_changes set customer_key = 'cus_ghost' where idempotency_key = ?", orphan
@@ -144,7 +152,7 @@ def test_row_defects_are_quarantined_with_their_dependents_and_the_rest_is_publi
     )
     assert {r[0] for r in rows} == set(held) and {r[1] for r in rows} == {"quarantined"}
     stored = {r[0]: json.loads(r[3]) for r in rows}
-    assert float(stored[invoice]["amount"]) == -12.5 and stored[orphan]["customer_key"] == "cus_ghost"
+    assert float(stored[invoice]["amount"]) == -12 and stored[orphan]["customer_key"] == "cus_ghost"
     assert {r[4] for r in rows} == {report.run_id}
     # the failures are in quality_results with their sample rows
     (sample,) = _sql(
@@ -194,7 +202,7 @@ def test_an_orphan_entitlement_change_is_quarantined(warehouse, settings):
 
 def test_an_empty_source_blocks_the_staging_stage(warehouse, settings):
     _sql(warehouse, "delete from raw_stripe.charges")
-    blocked = _blocked("staging", warehouse, settings)
+    blocked = _blocked("staging", warehouse, settings, ["staging.stg_stripe__charges"])
     [outcome] = blocked.report.blocking
     assert (outcome.suite, outcome.expectation, outcome.table) == (
         "staging__stg_stripe__charges",
@@ -206,19 +214,21 @@ def test_an_empty_source_blocks_the_staging_stage(warehouse, settings):
 
 
 def test_a_volume_collapse_against_the_previous_run_blocks(warehouse, settings):
-    first = run_gate("staging", warehouse, settings=settings)
-    tickets = next(r for r in first.results if r.table == "staging.stg_zendesk__tickets")
+    only = ["staging.stg_zendesk__tickets"]
+    first = run_gate("staging", warehouse, settings=settings, specs=_only(only))
+    tickets = next(r for r in first.results if r.table == only[0])
     before = next(o.observed for o in tickets.outcomes if o.expectation == "row_count")
     _sql(warehouse, "delete from raw_zendesk.tickets where hash(_pk) % 10 < 7")  # ~70 % of the tickets
-    blocked = _blocked("staging", warehouse, settings)
+    blocked = _blocked("staging", warehouse, settings, only)
     [outcome] = blocked.report.blocking
     assert (outcome.expectation, outcome.table) == ("volume_vs_previous_run", "staging.stg_zendesk__tickets")
     assert outcome.observed < before * 0.5
     assert "volume_vs_previous_run" in str(blocked) and "stg_zendesk__tickets" in str(blocked)
     # a blocked run is no baseline: the collapse keeps blocking until an operator widens the band
-    assert _blocked("staging", warehouse, settings).report.blocking[0].expectation == "volume_vs_previous_run"
+    again = _blocked("staging", warehouse, settings, only)
+    assert again.report.blocking[0].expectation == "volume_vs_previous_run"
     wide = GateSettings(volume_band=0.9, docs_dir=settings.docs_dir)
-    assert run_gate("staging", warehouse, settings=wide).passed
+    assert run_gate("staging", warehouse, settings=wide, specs=_only(only)).passed
 
 
 def test_a_stale_source_blocks(warehouse, settings):
@@ -228,7 +238,31 @@ def test_a_stale_source_blocks(warehouse, settings):
         "update revsync_state.cursors set updated_at = ? where source = 'netsuite' and stream = 'invoice'",
         stale,
     )
-    blocked = _blocked("staging", warehouse, settings)
+    blocked = _blocked("staging", warehouse, settings, ["staging.stg_netsuite__invoices"])
     [outcome] = blocked.report.blocking
     assert (outcome.expectation, outcome.table) == ("fresh_netsuite_invoice", "revsync_state.cursors")
     assert [(r["source"], r["stream"]) for r in outcome.sample_rows] == [("netsuite", "invoice")]
+
+
+def test_revsync_gate_and_quarantine_commands(warehouse, tmp_path):
+    from typer.testing import CliRunner
+
+    from revsync.cli import app
+
+    (key,) = _sql(warehouse, "select min(idempotency_key) from sync.entitlement_changes")[0]
+    _sql(warehouse, "update sync.entitlement_changes set tier_to_set = 'gold' where idempotency_key = ?", key)
+    runner = CliRunner()
+    docs = ["--warehouse", str(warehouse), "--docs", str(tmp_path / "docs")]
+    done = runner.invoke(app, ["gate", "sync", *docs])
+    assert done.exit_code == 0, done.output
+    assert "gate sync: passed" in done.output and "quarantined: sync.entitlement_changes 1" in done.output
+    listed = runner.invoke(app, ["quarantine", "--warehouse", str(warehouse)])
+    assert listed.exit_code == 0, listed.output
+    assert key[:16] in listed.output and "tier_to_set" in listed.output and "quarantined" in listed.output
+
+    _sql(warehouse, "insert into sync.erp_changes select * from sync.erp_changes limit 1")
+    blocked = runner.invoke(app, ["gate", "sync", *docs])
+    assert blocked.exit_code == 1
+    assert "blocked the push" in blocked.output and "expect_column_values_to_be_unique" in blocked.output
+    wrong = runner.invoke(app, ["gate", "stagign", *docs])
+    assert wrong.exit_code == 2 and "stagign" in wrong.output
