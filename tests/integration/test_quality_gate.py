@@ -182,6 +182,9 @@ def test_row_defects_are_quarantined_with_their_dependents_and_the_rest_is_publi
         warehouse, f"select first_gate_run from {QUARANTINE_TABLE} where idempotency_key = ?", invoice
     )[0]
     assert first_run == report.run_id  # still the same quarantine, not a second one
+    # the Data Docs hold the latest checkpoint only: one run per suite, the failures' details among them
+    suites = {p.name: list(p.glob("*/*")) for p in (settings.docs_dir / "sync" / "validations").iterdir()}
+    assert "sync__erp_changes__failures" in suites and all(len(runs) == 1 for runs in suites.values())
 
 
 def test_an_orphan_entitlement_change_is_quarantined(warehouse, settings):

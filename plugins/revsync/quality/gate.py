@@ -14,8 +14,8 @@ failing change rows of `quarantine` expectations (and the changes that depend on
 they now pass, or superseded when the change set no longer has them (reviewable, never silently
 dropped); and the sync stage publishes what passed as `validated.<change set>`, the only tables the push
 reads. A `block` failure anywhere empties the `validated` tables instead and raises `GateBlocked`,
-naming the suite, the expectation, the table and sample failing rows. GX Data Docs of every stage go
-to `<docs_dir>/<stage>/index.html`.
+naming the suite, the expectation, the table and sample failing rows. GX Data Docs of every stage's
+latest checkpoint go to `<docs_dir>/<stage>/index.html`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -203,6 +204,8 @@ def run_gate(
     if streams:
         specs.append(freshness_suite(streams, now, settings.freshness_hours))
     docs = settings.docs_dir / stage
+    # the docs show the latest checkpoint of each stage; the history is in quality_results
+    shutil.rmtree(docs / "validations", ignore_errors=True)
     engine = state_engine(warehouse)
     try:
         # DuckDB: no writer may change a table between its validation and the gate's own writes
