@@ -71,6 +71,8 @@ def _prepare(work: Path, scale: str, seed: int) -> tuple[Path, float, float, str
     given = os.environ.get("BENCH_GATE_WAREHOUSE")
     if given:
         shutil.copy(given, warehouse)
+        if Path(f"{given}.wal").exists():  # committed work DuckDB has not checkpointed into the file yet
+            shutil.copy(f"{given}.wal", f"{warehouse}.wal")
         seconds, rss = _dbt_build(warehouse, work, as_of, "--full-refresh")
         return warehouse, seconds, rss, f"copy of {given}, dbt build --full-refresh"
     world = work / "world"
