@@ -222,3 +222,23 @@ def small_built(copy_landed, tmp_path_factory) -> Landed:
         f"dbt build (whole project, small world): {time.monotonic() - started:.1f}s, {len(run.results)} nodes"
     )
     return landed
+
+
+# change-set queries the gate tests share (sync.erp_changes on DuckDB and PostgreSQL alike)
+PREREQUISITES = (
+    "select depends_on_idempotency_key from sync.erp_changes where depends_on_idempotency_key is not null"
+)
+# an invoice change with exactly one change depending on it: a payment nothing depends on
+DEPENDENT_INVOICE = (
+    "select i.idempotency_key, min(p.idempotency_key) from sync.erp_changes as i "
+    "join sync.erp_changes as p on p.depends_on_idempotency_key = i.idempotency_key "
+    "where i.record_type = 'invoice' group by 1 having count(*) = 1 "
+    "and min(p.record_type) = 'customerPayment' "
+    f"and min(p.idempotency_key) not in ({PREREQUISITES}) order by 1 limit 1"
+)
+
+
+@pytest.fixture(scope="session")
+def change_queries() -> dict[str, str]:
+    """SQL the gate tests share: `prerequisites` (keys some change waits for), `dependent_invoice`."""
+    return {"prerequisites": PREREQUISITES, "dependent_invoice": DEPENDENT_INVOICE}

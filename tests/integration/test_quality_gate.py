@@ -112,22 +112,26 @@ def test_duplicate_key_blocks_and_empties_the_validated_change_sets(warehouse, s
     assert failed == [("sync.erp_changes", "expect_column_values_to_be_unique", "block")]
 
 
-def _dependent_invoice(warehouse: Path) -> tuple[str, str]:
-    """An invoice change with a payment change depending on it: (invoice key, payment key)."""
-    return _sql(
+def _dependent_invoice(warehouse: Path, queries: dict[str, str]) -> tuple[str, str]:
+    """(invoice key, payment key): an invoice change whose one dependent is a payment nothing depends on."""
+    return _sql(warehouse, queries["dependent_invoice"])[0]
+
+
+def _leaves(warehouse: Path, queries: dict[str, str], count: int, besides: tuple[str, ...]) -> list[str]:
+    """`count` change keys nothing depends on, other than `besides`."""
+    rows = _sql(
         warehouse,
-        "select i.idempotency_key, p.idempotency_key from sync.erp_changes as i join sync.erp_changes as p "
-        "on p.depends_on_idempotency_key = i.idempotency_key where i.record_type = 'invoice' "
-        "and p.record_type = 'customerPayment' order by 1 limit 1",
-    )[0]
+        "select idempotency_key from sync.erp_changes where idempotency_key not in "
+        f"({queries['prerequisites']}) order by 1 desc",
+    )
+    return [k for (k,) in rows if k not in besides][:count]
 
 
-def test_row_defects_are_quarantined_with_their_dependents_and_the_rest_is_published(warehouse, settings):
-    invoice, payment = _dependent_invoice(warehouse)
-    keys = [
-        k for (k,) in _sql(warehouse, "select idempotency_key from sync.erp_changes order by 1 desc limit 2")
-    ]
-    foreign, orphan = keys
+def test_row_defects_are_quarantined_with_their_dependents_and_the_rest_is_published(
+    warehouse, settings, change_queries
+):
+    invoice, payment = _dependent_invoice(warehouse, change_queries)
+    foreign, orphan = _leaves(warehouse, change_queries, 2, (invoice, payment))
     _sql(warehouse, "update sync.erp_changes set amount = -12 where idempotency_key = ?", invoice)
     _sql(warehouse, "update sync.erp_changes set currency = 'xzz' where idempotency_key = ?", foreign)
     _sql(

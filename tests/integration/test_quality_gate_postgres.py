@@ -90,7 +90,7 @@ def pg_warehouse(postgres_dsn, small_built):
         admin.dispose()
 
 
-def test_the_gate_runs_on_postgres(pg_warehouse, tmp_path):
+def test_the_gate_runs_on_postgres(pg_warehouse, tmp_path, change_queries):
     url, engine = pg_warehouse
     settings = GateSettings(docs_dir=tmp_path / "quality")
     canonical = run_gate("canonical", url, settings=settings)
@@ -105,13 +105,7 @@ def test_the_gate_runs_on_postgres(pg_warehouse, tmp_path):
 
     # a negative amount is quarantined with the payment that depends on it
     with engine.begin() as con:
-        invoice, payment = con.execute(
-            sa.text(
-                "select i.idempotency_key, p.idempotency_key from sync.erp_changes i join sync.erp_changes p "
-                "on p.depends_on_idempotency_key = i.idempotency_key where i.record_type = 'invoice' "
-                "order by 1 limit 1"
-            )
-        ).one()
+        invoice, payment = con.execute(sa.text(change_queries["dependent_invoice"])).one()
         con.execute(
             sa.text("update sync.erp_changes set amount = -3 where idempotency_key = :k"), {"k": invoice}
         )

@@ -275,12 +275,9 @@ def test_a_failed_task_reruns_alone_after_the_fix(airflow, first_run):
 GATE_ONLY = ("--mark-success-pattern", r"(?!gate_|publish_changes$).*")
 
 
-def test_a_quarantined_change_is_held_out_of_what_the_dag_publishes(airflow, first_run):
+def test_a_quarantined_change_is_held_out_of_what_the_dag_publishes(airflow, first_run, change_queries):
     with open_warehouse(airflow.warehouse) as con:
-        invoice, payment = con.execute(
-            "select i.idempotency_key, p.idempotency_key from sync.erp_changes i join sync.erp_changes p "
-            "on p.depends_on_idempotency_key = i.idempotency_key where i.record_type = 'invoice' limit 1"
-        ).fetchall()[0]
+        invoice, payment = con.execute(change_queries["dependent_invoice"]).fetchall()[0]
         con.execute("update sync.erp_changes set currency = 'xzz' where idempotency_key = ?", [invoice])
         total = con.execute("select count(*) from sync.erp_changes").fetchone()[0]
     events_before = len(_events(airflow, VALIDATED[0]))
