@@ -6,6 +6,7 @@ it, publishes the rest, and releases or supersedes the row once it passes or is 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ import duckdb
 import pytest
 
 from revsync.quality.gate import QUARANTINE_TABLE, STAGES, GateBlocked, GateSettings, run_gate
-from revsync.quality.suites import load_suites
+from revsync.quality.suites import load_suites, sql_check
 
 pytestmark = pytest.mark.integration
 
@@ -45,10 +46,14 @@ def _gate_all(warehouse: Path, settings: GateSettings) -> dict:
 
 
 def _blocked(
-    stage: str, warehouse: Path, settings: GateSettings, tables: list[str] | None = None
+    stage: str,
+    warehouse: Path,
+    settings: GateSettings,
+    tables: list[str] | None = None,
+    specs: list | None = None,
 ) -> GateBlocked:
     with pytest.raises(GateBlocked) as raised:
-        run_gate(stage, warehouse, settings=settings, specs=_only(tables))
+        run_gate(stage, warehouse, settings=settings, specs=specs or _only(tables))
     return raised.value
 
 
@@ -273,3 +278,26 @@ def test_revsync_gate_and_quarantine_commands(warehouse, tmp_path):
     assert "blocked the push" in blocked.output and "expect_column_values_to_be_unique" in blocked.output
     wrong = runner.invoke(app, ["gate", "stagign", *docs])
     assert wrong.exit_code == 2 and "stagign" in wrong.output
+
+
+def test_a_quarantine_check_that_cannot_name_its_rows_blocks(warehouse, settings):
+    """Fail closed: a quarantine check that errors (here: its query reads a table that is gone) cannot
+    say which rows to hold, so it blocks instead of letting every row through."""
+    spec = load_suites()["sync.entitlement_changes"]
+    broken = dataclasses.replace(
+        spec,
+        build=lambda now: [
+            *spec.build(now),
+            sql_check(
+                "reads a table that is not there",
+                "broken_reference",
+                "select * from {batch} where organization_id not in (select id from canonical.gone)",
+                "quarantine",
+            ),
+        ],
+    )
+    blocked = _blocked("sync", warehouse, settings, specs=[broken])
+    [outcome] = blocked.report.blocking
+    assert (outcome.expectation, outcome.policy) == ("broken_reference", "block")
+    assert "canonical.gone" in outcome.error
+    assert _sql(warehouse, f"select count(*) from {QUARANTINE_TABLE}") == [(0,)]

@@ -249,18 +249,31 @@ def _outcome(spec: SuiteSpec, r, engine: sa.Engine, sample_size: int) -> Outcome
         if _quarantines(spec, meta) and not r.success:
             complete = result.get("unexpected_index_list") or []
             keys = [row[spec.key] for row in complete if spec.key in row]
+    policy = meta["policy"]
+    quarantined = _quarantines(spec, meta) and not r.success
+    failing_keys = tuple(dict.fromkeys(keys)) if quarantined else ()
+    # GX lists at most MAX_RESULT_RECORDS failing rows, and none when the check itself errored: a
+    # quarantine that cannot name every failing row would let the others through, so it blocks instead
+    if quarantined and (
+        error is not None or unexpected_count is None or len(failing_keys) < unexpected_count
+    ):
+        policy = "block"
+        error = (
+            error
+            or f"{unexpected_count} failing rows, only {len(failing_keys)} could be listed to quarantine"
+        )
     return Outcome(
         suite=spec.name,
         expectation=expectation,
         table=spec.table,
         column=column,
         success=bool(r.success) and error is None,
-        policy=meta["policy"],
+        policy=policy,
         observed=_jsonable(observed),
         unexpected_count=unexpected_count,
         sample_rows=sample,
         error=error,
-        failing_keys=tuple(dict.fromkeys(keys)) if _quarantines(spec, meta) and not r.success else (),
+        failing_keys=failing_keys,
     )
 
 
