@@ -1,0 +1,67 @@
+"""The push outbox on PostgreSQL, through the same SQLAlchemy code as on DuckDB: a fresh database, a
+change enqueued twice lands once, it moves pending -> sent -> failed -> sent -> acknowledged with every
+step recorded, and a repeated step is refused without changing anything."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from revsync.push.outbox import EVENTS, OUTBOX, IllegalTransition, enqueue, states, transition
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def pg(postgres_dsn):
+    name = f"revsync_outbox_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(postgres_dsn, isolation_level="AUTOCOMMIT")
+    with admin.connect() as con:
+        con.execute(sa.text(f"create database {name}"))
+    engine = sa.create_engine(sa.make_url(postgres_dsn).set(database=name), poolclass=sa.NullPool)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as con:
+            con.execute(sa.text(f"drop database if exists {name} with (force)"))
+        admin.dispose()
+
+
+def test_the_outbox_on_postgres(pg):
+    change = {
+        "idempotency_key": "k1",
+        "target": "zendesk",
+        "record_type": "organization",
+        "operation": "update",
+        "http_method": "PUT",
+        "http_path": "/api/v2/organizations/1.json",
+        "payload": {"organization": {"organization_fields": {"support_tier": "premium"}}},
+        "payload_hash": "h1",
+        "correlation_id": "zendesk:organization:1:1",
+        "customer_key": "cus_1",
+    }
+    with pg.begin() as con:
+        assert enqueue(con, [change], "gate1") == 1
+    with pg.begin() as con:
+        assert enqueue(con, [change], "gate2") == 0
+    for to_state in ("sent", "failed", "sent", "acknowledged"):
+        with pg.begin() as con:
+            transition(con, "k1", to_state, error="429 Too Many Requests" if to_state == "failed" else None)
+    with pg.begin() as con, pytest.raises(IllegalTransition, match="acknowledged -> acknowledged"):
+        transition(con, "k1", "acknowledged")
+    with pg.connect() as con:
+        row = con.execute(sa.text(f"select state, attempts, last_error, gate_run_id from {OUTBOX}")).one()
+        steps = con.execute(sa.text(f"select from_state, to_state from {EVENTS} order by happened_at")).all()
+        counts = states(con)
+    assert tuple(row) == ("acknowledged", 2, "429 Too Many Requests", "gate1")
+    assert [tuple(s) for s in steps] == [
+        (None, "pending"),
+        ("pending", "sent"),
+        ("sent", "failed"),
+        ("failed", "sent"),
+        ("sent", "acknowledged"),
+    ]
+    assert counts["acknowledged"] == 1 and sum(counts.values()) == 1
