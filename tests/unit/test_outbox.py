@@ -99,6 +99,7 @@ def test_the_state_machine_moves_and_records_every_step(engine):
         "failed": 0,
         "dead_lettered": 0,
         "replayed": 0,
+        "superseded": 0,
     }
 
 

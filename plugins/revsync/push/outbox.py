@@ -7,20 +7,26 @@ the same key in every run, so enqueueing a change set again adds only what is ne
                     -> failed -> sent (retry) | dead_lettered
                     -> dead_lettered (a permanent error, e.g. the target's 4xx validation)
     dead_lettered -> replayed -> sent
+    pending | failed -> superseded (the validated change set no longer wants the write)
 
-Each transition is one transaction: the row's state changes only from a state the step allows (a
-concurrent or repeated step finds nothing to change and says so), and the step lands in
-`revsync_state.outbox_events` with its detail. Written through SQLAlchemy: DuckDB and PostgreSQL alike.
+Each step is one transaction: a row's state changes only from a state the step allows (a concurrent or
+repeated step finds nothing to change and says so), and the step lands in `revsync_state.outbox_events`
+with its detail. Batches (claiming rows to send, settling their outcomes) are set-based statements in
+one transaction, so a thousand writes cost a handful of statements. Written through SQLAlchemy:
+DuckDB and PostgreSQL alike.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+
+from revsync.clock import utc_now
+from revsync.push.audit import ensure_audit_log, write_audit
 
 SCHEMA = "revsync_state"
 OUTBOX = f"{SCHEMA}.outbox"
@@ -33,9 +39,11 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "failed": ("sent",),
     "dead_lettered": ("sent", "failed"),
     "replayed": ("dead_lettered",),
+    "superseded": ("pending", "failed"),
 }
 STATES = ("pending", *TRANSITIONS)
-# what a change set row brings into the outbox (validated.erp_changes / entitlement_changes columns)
+SENDABLE = TRANSITIONS["sent"]
+# what a change brings into the outbox; the first ten are required
 CHANGE_COLUMNS = (
     "idempotency_key",
     "target",
@@ -48,6 +56,19 @@ CHANGE_COLUMNS = (
     "correlation_id",
     "customer_key",
 )
+OPTIONAL_COLUMNS = (
+    "depends_on_idempotency_key",
+    "sequence",
+    "gate_run_id",
+    "reason",
+    "source_id",
+    "target_external_id",
+    "target_internal_id",
+    "amount",
+    "currency",
+    "source_changed_at",
+)
+COLUMN_TYPES = {"sequence": "integer", "amount": "decimal(18, 3)", "source_changed_at": "timestamp"}
 
 DDL = [
     f"create schema if not exists {SCHEMA}",
@@ -65,12 +86,21 @@ DDL = [
     depends_on_idempotency_key varchar,
     sequence integer,
     gate_run_id varchar,
+    reason varchar,
+    source_id varchar,
+    target_external_id varchar,
+    target_internal_id varchar,
+    amount decimal(18, 3),
+    currency varchar,
+    source_changed_at timestamp,
     state varchar not null,
     attempts integer not null,
+    errors integer not null,
     last_error varchar,
-    target_internal_id varchar,
+    last_status integer,
     enqueued_at timestamp not null,
-    updated_at timestamp not null
+    updated_at timestamp not null,
+    acknowledged_at timestamp
 )""",
     f"""create table if not exists {EVENTS} (
     idempotency_key varchar not null,
@@ -89,50 +119,205 @@ class IllegalTransition(RuntimeError):
 def ensure_outbox(connection: sa.Connection) -> None:
     for statement in DDL:
         connection.execute(sa.text(statement))
+    ensure_audit_log(connection)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+def _insert_select(source: str, gate_run_id: str | None) -> tuple[str, dict]:
+    columns = (*CHANGE_COLUMNS, *OPTIONAL_COLUMNS)
+    select = ", ".join(
+        "coalesce(:gate_run_id, s.gate_run_id)" if c == "gate_run_id" else f"s.{c}" for c in columns
+    )
+    sql = (
+        f"insert into {OUTBOX} ({', '.join(columns)}, state, attempts, errors, enqueued_at, updated_at) "
+        f"select {select}, 'pending', 0, 0, :now, :now from {source} as s "
+        f"where not exists (select 1 from {OUTBOX} as o where o.idempotency_key = s.idempotency_key) "
+        "returning idempotency_key, gate_run_id"
+    )
+    return sql, {"gate_run_id": gate_run_id, "now": utc_now()}
+
+
+def enqueue_relation(connection: sa.Connection, relation: str, gate_run_id: str | None = None) -> int:
+    """Add each change of `relation` (a table or subquery with the outbox's change columns) not in the
+    outbox yet as `pending`, set-based; the number added. A change already there, in any state, is left
+    as it is: the same change is never written twice."""
+    ensure_outbox(connection)
+    sql, params = _insert_select(relation, gate_run_id)
+    added = connection.execute(sa.text(sql), params).all()
+    if added:
+        _events(connection, [(key, None, "pending", {"gate_run_id": run}) for key, run in added])
+    return len(added)
 
 
 def enqueue(
     connection: sa.Connection, changes: Iterable[dict[str, Any]], gate_run_id: str | None = None
 ) -> int:
-    """Add each change not in the outbox yet as `pending`; the number added. A change already there, in
-    any state, is left as it is: the same change is never written twice."""
-    ensure_outbox(connection)
-    now = _now()
-    added = 0
+    """`enqueue_relation` for changes given as dicts (each checked for the required columns first)."""
+    rows = []
     for change in changes:
         missing = [c for c in CHANGE_COLUMNS if change.get(c) is None and c != "customer_key"]
         if missing:
             raise ValueError(f"change {change.get('idempotency_key')!r} has no {', '.join(missing)}")
-        row = {c: change.get(c) for c in CHANGE_COLUMNS}
+        row = {c: change.get(c) for c in (*CHANGE_COLUMNS, *OPTIONAL_COLUMNS)}
         if not isinstance(row["payload"], str):
             row["payload"] = json.dumps(row["payload"], sort_keys=True)
-        row |= {
-            "depends_on_idempotency_key": change.get("depends_on_idempotency_key"),
-            "sequence": change.get("sequence"),
-            "gate_run_id": gate_run_id or change.get("gate_run_id"),
-            "now": now,
-        }
-        inserted = connection.execute(
-            sa.text(
-                f"insert into {OUTBOX} ({', '.join(CHANGE_COLUMNS)}, depends_on_idempotency_key, sequence, "
-                "gate_run_id, state, attempts, enqueued_at, updated_at) "
-                f"select {', '.join(':' + c for c in CHANGE_COLUMNS)}, :depends_on_idempotency_key, "
-                ":sequence, :gate_run_id, 'pending', 0, :now, :now "
-                f"where not exists (select 1 from {OUTBOX} where idempotency_key = :idempotency_key) "
-                "returning idempotency_key"
-            ),
-            row,
+        rows.append(row)
+    if not rows:
+        ensure_outbox(connection)
+        return 0
+    columns = (*CHANGE_COLUMNS, *OPTIONAL_COLUMNS)
+    values = ", ".join(
+        "(" + ", ".join(f"cast(:{c}_{i} as {COLUMN_TYPES.get(c, 'varchar')})" for c in columns) + ")"
+        for i in range(len(rows))
+    )
+    params = {f"{c}_{i}": row[c] for i, row in enumerate(rows) for c in columns}
+    relation = f"(select * from (values {values}) as v ({', '.join(columns)}))"
+    ensure_outbox(connection)
+    sql, extra = _insert_select(relation, gate_run_id)
+    added = connection.execute(sa.text(sql), params | extra).all()
+    if added:
+        _events(connection, [(key, None, "pending", {"gate_run_id": run}) for key, run in added])
+    return len(added)
+
+
+def supersede(connection: sa.Connection, target: str, wanted: str, gate_run_id: str | None = None) -> int:
+    """Mark `target`'s pending and failed writes that the current change set `wanted` (a relation with
+    `idempotency_key`) no longer holds as superseded: the desired state moved on before they were sent."""
+    rows = connection.execute(
+        sa.text(
+            f"select idempotency_key, state from {OUTBOX} where target = :target "
+            "and state in ('pending', 'failed') "
+            f"and idempotency_key not in (select idempotency_key from {wanted})"
+        ),
+        {"target": target},
+    ).all()
+    keys = [k for k, _ in rows]
+    if not keys:
+        return 0
+    moved = _move(connection, keys, "superseded", TRANSITIONS["superseded"])
+    detail = {"gate_run_id": gate_run_id, "reason": "not in the latest validated change set"}
+    _events(connection, [(k, s, "superseded", detail) for k, s in rows if k in moved])
+    return len(moved)
+
+
+def claim(connection: sa.Connection, keys: Sequence[str], run_id: str) -> list[str]:
+    """Move `keys` that may be sent to `sent` (counting an attempt) in one statement; the keys moved.
+    Recorded before the request goes out, so a crash leaves them `sent`: in doubt, checked next run."""
+    if not keys:
+        return []
+    before = dict(
+        connection.execute(
+            _keyed(f"select idempotency_key, state from {OUTBOX} where "), {"keys": list(keys)}
         ).all()
-        if inserted:
-            _event(
-                connection, change["idempotency_key"], None, "pending", {"gate_run_id": row["gate_run_id"]}
+    )
+    moved = _move(connection, list(keys), "sent", SENDABLE, attempt=True)
+    _events(connection, [(k, before.get(k), "sent", {"run_id": run_id}) for k in moved])
+    return moved
+
+
+def _keyed(prefix: str) -> sa.TextClause:
+    """`<prefix>idempotency_key in (:keys...)`, expanded per call: the same SQL on DuckDB and PostgreSQL."""
+    return sa.text(prefix + "idempotency_key in :keys").bindparams(sa.bindparam("keys", expanding=True))
+
+
+def _move(
+    connection: sa.Connection, keys: list[str], to_state: str, allowed: tuple[str, ...], attempt: bool = False
+) -> list[str]:
+    sql = (
+        f"update {OUTBOX} set state = :to, updated_at = :now"
+        + (", attempts = attempts + 1" if attempt else "")
+        + " where idempotency_key in :keys and state in :allowed returning idempotency_key"
+    )
+    statement = sa.text(sql).bindparams(
+        sa.bindparam("keys", expanding=True), sa.bindparam("allowed", expanding=True)
+    )
+    params = {"to": to_state, "now": utc_now(), "keys": keys, "allowed": list(allowed)}
+    return [r[0] for r in connection.execute(statement, params).all()]
+
+
+@dataclass
+class Outcome:
+    """How one sent write ended: its new state and what the target said."""
+
+    key: str
+    state: str  # acknowledged | failed | dead_lettered
+    attempts: int = 1  # requests made for it in this send (retries included)
+    errors: int = 0  # transient errors among them (toward dead-lettering)
+    http_status: int | None = None
+    error: str | None = None
+    target_internal_id: str | None = None
+    checked: bool = False  # acknowledged by reading the target (an in-doubt write found applied)
+
+
+def settle(connection: sa.Connection, outcomes: Sequence[Outcome], run_id: str, changes: dict) -> int:
+    """Record the outcomes of sent writes in one transaction: each row leaves `sent` for its outcome's
+    state (with the target's id, status and error), an event and an audit row per write. `changes`
+    maps key -> the outbox row (dict) the audit log copies its context from. Rows no longer `sent`
+    (another run settled them) are left alone; the number settled."""
+    settled = 0
+    now = utc_now()
+    for state in ("acknowledged", "failed", "dead_lettered"):
+        group = [o for o in outcomes if o.state == state]
+        if not group:
+            continue
+        for outcome in group:
+            row = connection.execute(
+                sa.text(
+                    f"update {OUTBOX} set state = :to, updated_at = :now, "
+                    "attempts = attempts + :extra, errors = errors + :errors, "
+                    "last_error = coalesce(:error, last_error), last_status = :status, "
+                    "target_internal_id = coalesce(:internal, target_internal_id), "
+                    "acknowledged_at = case when :to = 'acknowledged' then :now else acknowledged_at end "
+                    "where idempotency_key = :k and state = 'sent' returning idempotency_key"
+                ),
+                {
+                    "to": state,
+                    "now": now,
+                    "extra": outcome.attempts - 1,  # claiming counted one
+                    "errors": outcome.errors,
+                    "error": outcome.error,
+                    "status": outcome.http_status,
+                    "internal": outcome.target_internal_id,
+                    "k": outcome.key,
+                },
+            ).all()
+            settled += len(row)
+    moved = {o.key for o in outcomes}
+    _events(
+        connection,
+        [
+            (
+                o.key,
+                "sent",
+                o.state,
+                {
+                    "run_id": run_id,
+                    "http_status": o.http_status,
+                    **({"error": o.error} if o.error else {}),
+                    **({"target_internal_id": o.target_internal_id} if o.target_internal_id else {}),
+                    **({"checked": True} if o.checked else {}),
+                },
             )
-            added += 1
-    return added
+            for o in outcomes
+            if o.key in moved
+        ],
+    )
+    write_audit(
+        connection,
+        [
+            {
+                **changes[o.key],
+                "outcome": o.state,
+                "http_status": o.http_status,
+                "target_internal_id": o.target_internal_id or changes[o.key].get("target_internal_id"),
+                "error": o.error,
+                "attempts": o.attempts,
+                "detail": {"checked": True} if o.checked else None,
+            }
+            for o in outcomes
+        ],
+        run_id,
+    )
+    return settled
 
 
 def transition(
@@ -156,17 +341,19 @@ def transition(
         raise IllegalTransition(
             f"outbox {key}: cannot go {current or 'missing'} -> {to_state} (only from {', '.join(allowed)})"
         )
+    now = utc_now()
     changed = connection.execute(
         sa.text(
             f"update {OUTBOX} set state = :to, updated_at = :now, "
             "attempts = attempts + case when :to = 'sent' then 1 else 0 end, "
             "last_error = coalesce(:error, last_error), "
-            "target_internal_id = coalesce(:internal, target_internal_id) "
+            "target_internal_id = coalesce(:internal, target_internal_id), "
+            "acknowledged_at = case when :to = 'acknowledged' then :now else acknowledged_at end "
             "where idempotency_key = :k and state = :from returning idempotency_key"
         ),
         {
             "to": to_state,
-            "now": _now(),
+            "now": now,
             "error": error,
             "internal": target_internal_id,
             "k": key,
@@ -180,18 +367,40 @@ def transition(
         | ({"error": error} if error else {})
         | ({"target_internal_id": target_internal_id} if target_internal_id else {})
     )
-    _event(connection, key, current, to_state, event)
+    _events(connection, [(key, current, to_state, event)])
     return current
 
 
-def _event(connection: sa.Connection, key: str, from_state: str | None, to_state: str, detail: dict) -> None:
+def _events(connection: sa.Connection, events: list[tuple[str, str | None, str, dict]]) -> None:
+    if not events:
+        return
+    now = utc_now()
     connection.execute(
         sa.text(f"insert into {EVENTS} values (:k, :f, :t, :d, :at)"),
-        {"k": key, "f": from_state, "t": to_state, "d": json.dumps(detail, default=str), "at": _now()},
+        [
+            {"k": k, "f": f, "t": t, "d": json.dumps(d, default=str, sort_keys=True), "at": now}
+            for k, f, t, d in events
+        ],
     )
 
 
-def states(connection: sa.Connection) -> dict[str, int]:
-    """Rows per state (every state listed)."""
-    counts = dict(connection.execute(sa.text(f"select state, count(*) from {OUTBOX} group by state")).all())
+def rows(
+    connection: sa.Connection, where: str, params: dict | None = None, limit: int | None = None
+) -> list[dict]:
+    """Outbox rows matching `where` (SQL over the outbox's columns), as dicts, oldest first."""
+    sql = f"select * from {OUTBOX} where {where} order by sequence nulls first, enqueued_at, idempotency_key"
+    if limit is not None:
+        sql += f" limit {int(limit)}"
+    result = connection.execute(sa.text(sql), params or {})
+    return [dict(r._mapping) for r in result]
+
+
+def states(connection: sa.Connection, target: str | None = None) -> dict[str, int]:
+    """Rows per state (every state listed), for one target or all."""
+    sql = f"select state, count(*) from {OUTBOX}"
+    params = {}
+    if target is not None:
+        sql += " where target = :target"
+        params["target"] = target
+    counts = dict(connection.execute(sa.text(sql + " group by state"), params).all())
     return {state: int(counts.get(state, 0)) for state in STATES}

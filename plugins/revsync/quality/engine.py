@@ -30,6 +30,7 @@ from great_expectations.datasource.fluent.interfaces import TestConnectionError 
 from revsync.quality import duckdb_patch  # noqa: E402
 from revsync.quality.suites import POLICIES, SuiteSpec  # noqa: E402
 from revsync.warehouse.connect import MEMORY_LIMIT  # noqa: E402
+from revsync.warehouse.state import connection_url  # noqa: E402
 
 # duckdb-engine exposes no type module to GX, which then (rightly, for our reflection) compares column
 # types with SQLAlchemy's top-level types, warning once per column; the warning is not news.
@@ -82,14 +83,6 @@ class SuiteResult:
     @property
     def failures(self) -> list[Outcome]:
         return [o for o in self.outcomes if not o.success]
-
-
-def connection_url(warehouse: Path | str) -> str:
-    """A SQLAlchemy URL: a PostgreSQL URL passes through; anything else is a DuckDB file path."""
-    text = str(warehouse)
-    if text.startswith(("postgresql", "postgres://")):
-        return text
-    return f"duckdb:///{Path(text).absolute()}"
 
 
 def _engine_kwargs(url: str) -> dict:

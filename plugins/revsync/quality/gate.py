@@ -38,9 +38,9 @@ from revsync.quality.engine import Outcome, SuiteResult, run_suites
 from revsync.quality.results import SCHEMA, is_postgres, new_run_id, state_engine, write_results, writer_lock
 from revsync.quality.suites import BLOCK, SuiteSpec, load_suites, sql_check
 from revsync.warehouse.connect import warehouse_path
+from revsync.warehouse.state import VALIDATED_SCHEMA
 
 STAGES = ("staging", "canonical", "sync")
-VALIDATED_SCHEMA = "validated"
 QUARANTINE_TABLE = f"{SCHEMA}.quarantined_changes"
 CURSORS_TABLE = f"{SCHEMA}.cursors"
 ROOT = Path(__file__).resolve().parents[3]

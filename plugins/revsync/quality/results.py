@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from revsync.quality.engine import SuiteResult, connection_url
-from revsync.warehouse.connect import MEMORY_LIMIT, warehouse_lock, warehouse_path
+from revsync.quality.engine import SuiteResult
+from revsync.warehouse.connect import warehouse_path
+from revsync.warehouse.state import is_postgres, state_engine, writer_lock  # noqa: F401 - re-exported
 
 SCHEMA = "revsync_state"
 TABLE = f"{SCHEMA}.quality_results"
@@ -45,29 +45,6 @@ DDL = [
 
 def new_run_id() -> str:
     return f"gate_{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
-
-
-def is_postgres(warehouse: Path | str) -> bool:
-    return connection_url(warehouse).startswith("postgres")
-
-
-def state_engine(warehouse: Path | str) -> sa.Engine:
-    """A read-write SQLAlchemy engine on the warehouse (DuckDB with revsync's memory limit)."""
-    url = connection_url(warehouse)
-    if url.startswith("duckdb"):
-        config = {"memory_limit": MEMORY_LIMIT}
-        return sa.create_engine(url, connect_args={"config": config}, poolclass=sa.NullPool)
-    return sa.create_engine(url, poolclass=sa.NullPool)
-
-
-@contextmanager
-def writer_lock(warehouse: Path | str) -> Iterator[None]:
-    """The DuckDB warehouse's writer lock for the block (PostgreSQL has transactions for writers)."""
-    if is_postgres(warehouse):
-        yield
-    else:
-        with warehouse_lock(warehouse):
-            yield
 
 
 def write_results(

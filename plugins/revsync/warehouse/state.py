@@ -1,0 +1,48 @@
+"""SQLAlchemy access to the warehouse for revsync's own state (gate results, outbox, audit log).
+
+The same code serves a DuckDB file and a PostgreSQL database; DuckDB allows one writing process at a
+time, so writers hold the warehouse's advisory lock for the block (PostgreSQL has transactions)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from revsync.warehouse.connect import MEMORY_LIMIT, warehouse_lock
+
+# where the gate publishes what passed: the only tables the push reads
+VALIDATED_SCHEMA = "validated"
+
+
+def connection_url(warehouse: Path | str) -> str:
+    """A SQLAlchemy URL: a PostgreSQL URL passes through; anything else is a DuckDB file path."""
+    text = str(warehouse)
+    if text.startswith(("postgresql", "postgres://")):
+        return text
+    return f"duckdb:///{Path(text).absolute()}"
+
+
+def is_postgres(warehouse: Path | str) -> bool:
+    return connection_url(warehouse).startswith("postgres")
+
+
+def state_engine(warehouse: Path | str) -> sa.Engine:
+    """A read-write SQLAlchemy engine on the warehouse (DuckDB with revsync's memory limit)."""
+    url = connection_url(warehouse)
+    if url.startswith("duckdb"):
+        config = {"memory_limit": MEMORY_LIMIT}
+        return sa.create_engine(url, connect_args={"config": config}, poolclass=sa.NullPool)
+    return sa.create_engine(url, poolclass=sa.NullPool)
+
+
+@contextmanager
+def writer_lock(warehouse: Path | str) -> Iterator[None]:
+    """The DuckDB warehouse's writer lock for the block (PostgreSQL has transactions for writers)."""
+    if is_postgres(warehouse):
+        yield
+    else:
+        with warehouse_lock(warehouse):
+            yield
