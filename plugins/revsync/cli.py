@@ -11,7 +11,7 @@ from importlib import metadata
 
 import typer
 
-from revsync import __version__, extract_cli, quality_cli
+from revsync import __version__, extract_cli, push_cli, quality_cli
 
 app = typer.Typer(
     name="revsync",
@@ -58,6 +58,9 @@ app.command()(extract_cli.extract)
 app.command()(extract_cli.connections)
 app.command()(quality_cli.gate)
 app.command()(quality_cli.quarantine)
+app.command()(push_cli.push)
+app.command()(push_cli.outbox)
+app.command()(push_cli.replay)
 
 
 def _load_sandbox_app() -> typer.Typer | None:

@@ -77,8 +77,27 @@ def test_dag_folder_parses_fast_without_io(reconcile_home):
         "extract_netsuite",
         "extract_stripe",
         "extract_zendesk",
+        "push_entitlements",
+        "push_erp",
         "reconcile",
+        "replay_dead_letters",
     ]
+    erp = parsed["dags"]["push_erp"]
+    assert (
+        erp["tasks"] == ["push", "wait_for_netsuite"] and "revsync://validated/erp_changes" in erp["schedule"]
+    )
+    assert erp["outlets"] == {"push": ["revsync://pushed/netsuite"]} and erp["params"] == [
+        "concurrency",
+        "dry_run",
+    ]
+    entitlements = parsed["dags"]["push_entitlements"]
+    assert entitlements["tasks"] == ["push", "wait_for_zendesk"]
+    assert "revsync://validated/entitlement_changes" in entitlements["schedule"]
+    replay = parsed["dags"]["replay_dead_letters"]
+    assert (
+        replay["tasks"] == ["deliver_netsuite", "deliver_zendesk", "replay"] and replay["schedule"] == "None"
+    )
+    assert "approved_by" in replay["params"]
     stripe = parsed["dags"]["extract_stripe"]
     assert stripe["tasks"] == sorted(
         ["publish"]

@@ -7,7 +7,7 @@ the same key in every run, so enqueueing a change set again adds only what is ne
                     -> failed -> sent (retry) | dead_lettered
                     -> dead_lettered (a permanent error, e.g. the target's 4xx validation)
     dead_lettered -> replayed -> sent
-    pending | failed -> superseded (the validated change set no longer wants the write)
+    pending | failed | dead_lettered -> superseded (the validated change set no longer wants the write)
 
 Each step is one transaction: a row's state changes only from a state the step allows (a concurrent or
 repeated step finds nothing to change and says so), and the step lands in `revsync_state.outbox_events`
@@ -39,7 +39,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "failed": ("sent",),
     "dead_lettered": ("sent", "failed"),
     "replayed": ("dead_lettered",),
-    "superseded": ("pending", "failed"),
+    "superseded": ("pending", "failed", "dead_lettered"),
 }
 STATES = ("pending", *TRANSITIONS)
 SENDABLE = TRANSITIONS["sent"]
@@ -180,12 +180,13 @@ def enqueue(
 
 
 def supersede(connection: sa.Connection, target: str, wanted: str, gate_run_id: str | None = None) -> int:
-    """Mark `target`'s pending and failed writes that the current change set `wanted` (a relation with
-    `idempotency_key`) no longer holds as superseded: the desired state moved on before they were sent."""
+    """Mark `target`'s unsent writes (pending, failed, dead-lettered) that the current change set `wanted`
+    (a relation with `idempotency_key`) no longer holds as superseded: the desired state moved on (the
+    data behind a dead letter was fixed, say) before they were delivered."""
     rows = connection.execute(
         sa.text(
             f"select idempotency_key, state from {OUTBOX} where target = :target "
-            "and state in ('pending', 'failed') "
+            "and state in ('pending', 'failed', 'dead_lettered') "
             f"and idempotency_key not in (select idempotency_key from {wanted})"
         ),
         {"target": target},

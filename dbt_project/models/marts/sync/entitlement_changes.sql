@@ -6,7 +6,9 @@
     period while unpaid or after the subscription ended). The write is Zendesk's organization update
     `PUT /api/v2/organizations/{id}.json` with {"organization": {"organization_fields":
     {"support_tier": <tier>}}}; Zendesk merges organization_fields, so only the tier changes and
-    replaying the write is harmless. An organization whose expected tier is unknown (a plan outside
+    replaying the write is harmless. The key includes the organization's version (its last change), so
+    a tier revsync set once and someone changed since is set again, while the same write to the same
+    version is never repeated. An organization whose expected tier is unknown (a plan outside
     var `plan_support_tiers`) gets no change.
 #}
 
@@ -37,6 +39,9 @@ changes as (
         m.tier_to_set,
         m.mismatch_type as reason,
         o._changed_at as source_changed_at,
+        -- the organization as last seen: the same tier set again after someone changed it is a new write
+        m.organization_id || '@'
+        || coalesce(cast(cast(epoch(o._changed_at) as bigint) as varchar), '') as organization_version,
         {{ correlation_id('zendesk', 'organization', 'm.organization_id', 'o._changed_at') }}
             as correlation_id,
         {{ canonical_json("json_object(
@@ -49,7 +54,7 @@ changes as (
 
 -- sqlfluff:rules:references.keywords:ignore_words:name,domain,type,role,target,operation
 select
-    {{ change_key("'zendesk'", "'organization'", "'update'", 'organization_id', 'payload') }}
+    {{ change_key("'zendesk'", "'organization'", "'update'", 'organization_version', 'payload') }}
         as idempotency_key,
     'zendesk' as target,
     'organization' as record_type,
