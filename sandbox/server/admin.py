@@ -113,7 +113,50 @@ async def advance(request: Request):
     minutes = int_param(request, "minutes", 60, 1, 60 * 24 * 90)
     events = int_param(request, "events", -1, 0, 1_000_000) if "events" in request.query_params else None
     summary = advance_world(
-        world.con, minutes, events=events, truth_path=world.path.parent / "ground_truth.jsonl"
+        world.con,
+        minutes,
+        events=events,
+        truth_path=world.path.parent / "ground_truth.jsonl",
+        losses=_losses(request),
+    )
+    world.changed_all()
+    return json_response(summary)
+
+
+def _losses(request: Request) -> frozenset[str] | None:
+    """Repeated `lose=<mismatch type>` steers which downstream effects are lost (`lose=none`: none)."""
+    given = request.query_params.getlist("lose")
+    if not given:
+        return None
+    from sandbox.world.plan import ANCHOR_SYSTEM
+
+    unknown = [g for g in given if g != "none" and g not in ANCHOR_SYSTEM]
+    if unknown:
+        raise VendorError(
+            400,
+            f"unknown mismatch type(s) {unknown} in lose; use one of {sorted(ANCHOR_SYSTEM)} or none",
+            "invalid",
+            param="lose",
+        )
+    return frozenset(g for g in given if g != "none")
+
+
+@router.post("/event")
+async def event(request: Request):
+    """Apply one lifecycle event now (`kind`), to `customer` (a customer ref, optional), losing exactly
+    the downstream effects named by repeated `lose` (default none): a business workflow on demand."""
+    from sandbox.world.changes import STEERED_EVENTS, apply_event
+
+    world = request.app.state.world
+    kind = request.query_params.get("kind", "")
+    if kind not in STEERED_EVENTS:
+        raise VendorError(400, f"kind must be one of {', '.join(STEERED_EVENTS)}", "invalid", param="kind")
+    summary = apply_event(
+        world.con,
+        kind,
+        losses=_losses(request) or frozenset(),
+        customer=request.query_params.get("customer"),
+        truth_path=world.path.parent / "ground_truth.jsonl",
     )
     world.changed_all()
     return json_response(summary)

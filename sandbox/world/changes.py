@@ -218,10 +218,21 @@ class Writer:
 class Step:
     """One advance step over a world: catch-up work, then seeded lifecycle events."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, now: int, rng: random.Random) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        now: int,
+        rng: random.Random,
+        forced: frozenset[str] | None = None,
+        customer: str | None = None,
+    ) -> None:
         self.w = Writer(con, now)
         self.now = now
         self.rng = rng
+        # steering (tests and demos, see `apply_event`): with `forced`, exactly these downstream effects
+        # are lost wherever they may be, none else, and no coin decides; `customer` is the one events pick
+        self.forced = forced
+        self.chosen = customer
         self.touched: set[str] = set()  # customer refs changed in this step: one event each
         # customers already carrying a discrepancy: no new event may touch them
         truth = con.execute("select distinct customer_ref, mismatch_type from truth").fetchall()
@@ -262,8 +273,17 @@ class Step:
         if kind in CUSTOMER_LEVEL:
             self.frozen.add(ref)
 
-    def loses(self) -> bool:
+    def loses(self, *kinds: str) -> bool:
+        """Whether an effect of one of `kinds` is lost here: a coin, or the steering's choice."""
+        if self.forced is not None:
+            return any(kind in self.forced for kind in kinds)
         return self.rng.random() < LOSS_RATE
+
+    def loss_among(self, kinds: tuple[str, ...]) -> str | None:
+        """Which one of `kinds` an event loses, if any (steered: the first of them that is forced)."""
+        if self.forced is not None:
+            return next((kind for kind in kinds if kind in self.forced), None)
+        return self.rng.choice(kinds) if self.rng.random() < LOSS_RATE else None
 
     # -- lookups ------------------------------------------------------------------------------------
     def customer(self, ref: str) -> dict:
@@ -501,10 +521,10 @@ class Step:
                     "select organization_fields from zendesk_organizations where id = ?", [c["zendesk"]]
                 )[0]
             )["support_tier"].lower()
-            if self.rng.random() < 0.5:
+            if self.forced is None and self.rng.random() < 0.5:
                 self.recover(c, "grace_recovery")
                 self.summary["caught_up.recovered"] += 1
-            elif self._clean(ref) and self.loses():
+            elif self._clean(ref) and self.loses("entitlement_on_delinquent_account"):
                 since = self.w.one(
                     "select min(i.due_at) from stripe_invoices i where i.customer = ? and i.status = 'open'",
                     [c["stripe"]],
@@ -611,8 +631,13 @@ class Step:
             plan, interval, quantity = self.plan_of(sub)
             length = YEAR if interval == "year" else MONTH
             while period_end <= self.now:
-                fails = self.rng.random() < FAILED_RENEWAL_RATE and self._clean(ref)
-                lose = not fails and self._clean(ref) and ref not in self.touched and self.loses()
+                fails = self.forced is None and self.rng.random() < FAILED_RENEWAL_RATE and self._clean(ref)
+                lose = (
+                    not fails
+                    and self._clean(ref)
+                    and ref not in self.touched
+                    and self.loses("invoice_missing_in_erp")
+                )
                 self.w.update(
                     "stripe_subscriptions",
                     sub,
@@ -783,8 +808,9 @@ class Step:
             self.set_arr(c["hubspot"], self.billing_arr(c["stripe"], c["currency"]))
         self.summary[f"event.{event}"] += 1
 
-    def recover(self, c: dict, event: str, lose: str | None = None) -> None:
-        """The customer pays every open invoice; billing, ERP and support follow."""
+    def recover(self, c: dict, event: str, lose: set[str] | None = None) -> None:
+        """The customer pays every open invoice; billing, ERP and support follow (but what `lose` names)."""
+        lose = set(lose or ())
         for invoice, amount in self.w.all(
             "select id, total_minor from stripe_invoices where customer = ? and status = 'open'",
             [c["stripe"]],
@@ -813,9 +839,17 @@ class Step:
             erp = self.w.one("select id, total from netsuite_invoices where external_id = ?", [invoice])
             if erp is None:
                 continue
-            if lose == "payment_status_mismatch":
-                self.lost(lose, invoice, c["ref"], event, self.now, stripe_status="paid", erp_status="open")
-                lose = None
+            if "payment_status_mismatch" in lose:
+                self.lost(
+                    "payment_status_mismatch",
+                    invoice,
+                    c["ref"],
+                    event,
+                    self.now,
+                    stripe_status="paid",
+                    erp_status="open",
+                )
+                lose.discard("payment_status_mismatch")
                 continue
             self.w.update("netsuite_invoices", erp[0], amount_remaining=0.0, status="paidInFull")
             self.erp_payment(c, str(charge), erp[0], float(erp[1]), c["currency"])
@@ -825,8 +859,16 @@ class Step:
             self.w.update("stripe_subscriptions", sub, "customer.subscription.updated", status="active")
         self.w.update("stripe_customers", c["stripe"], "customer.updated", delinquent=False)
         expected = self.expected_tier(c["stripe"])
-        if lose == "entitlement_tier_mismatch":
-            self.lost(lose, c["zendesk"], c["ref"], event, self.now, expected=expected, actual=DOWNGRADE_TIER)
+        if "entitlement_tier_mismatch" in lose:
+            self.lost(
+                "entitlement_tier_mismatch",
+                c["zendesk"],
+                c["ref"],
+                event,
+                self.now,
+                expected=expected,
+                actual=DOWNGRADE_TIER,
+            )
         else:
             self.set_tier(c["zendesk"], expected)
 
@@ -922,7 +964,10 @@ class Step:
         key = (sql, tuple(params or ()))
         if key not in self._candidates:
             self._candidates[key] = sorted({r[0] for r in self.w.all(sql, params)})
-        refs = [r for r in self._candidates[key] if r not in self.touched and r not in self.in_truth]
+        if self.chosen is not None:  # steered: that customer (past discrepancies allowed) or nobody
+            refs = [r for r in self._candidates[key] if r == self.chosen and r not in self.touched]
+        else:
+            refs = [r for r in self._candidates[key] if r not in self.touched and r not in self.in_truth]
         if not refs:
             return None
         ref = self.rng.choice(refs)
@@ -978,12 +1023,8 @@ class Step:
             "insert into company_refs values (?, null, ?, null, null, ?)", [ref, company, domain]
         )
         self.touched.add(ref)
-        lose = (
-            self.rng.choice(
-                ("customer_missing_in_erp", "entitlement_tier_mismatch", "closed_won_without_subscription")
-            )
-            if self.loses()
-            else None
+        lose = self.loss_among(
+            ("customer_missing_in_erp", "entitlement_tier_mismatch", "closed_won_without_subscription")
         )
         if lose == "closed_won_without_subscription":
             self.lost(lose, deal, ref, "signup", self.now, ONBOARDING_SLA)
@@ -1019,11 +1060,7 @@ class Step:
         proration = max(1, round((new_price - old_price) * (end - self.now) / (end - start)))
         if c["currency"] != "jpy":
             proration = max(1, proration)
-        lose = (
-            self.rng.choice(("invoice_missing_in_erp", "entitlement_tier_mismatch", "crm_arr_mismatch"))
-            if self.loses()
-            else None
-        )
+        lose = self.loss_among(("invoice_missing_in_erp", "entitlement_tier_mismatch", "crm_arr_mismatch"))
         self.w.update(
             "stripe_subscriptions",
             sub,
@@ -1087,7 +1124,7 @@ class Step:
             "erp_contract_without_active_subscription",
             "crm_arr_mismatch" if others else "entitlement_after_cancellation",
         ]
-        lose = self.rng.choice(choices) if self.loses() else None
+        lose = self.loss_among(tuple(choices))
         self.end_subscription(c, sub, self.now, "cancellation", lose)
 
     def event_refund(self) -> None:
@@ -1136,7 +1173,7 @@ class Step:
             self.w.update(
                 "stripe_charges", charge[0], "charge.refunded", amount_refunded_minor=charge[1] + amount
             )
-        if self.loses():
+        if self.loses("credit_note_missing_in_erp"):
             self.lost("credit_note_missing_in_erp", note, ref, "refund", self.now)
         else:
             erp_invoice = self.w.one("select id from netsuite_invoices where external_id = ?", [invoice])[0]
@@ -1159,21 +1196,77 @@ class Step:
         )
         if ref is None:
             return
-        lose = (
-            self.rng.choice(("payment_status_mismatch", "entitlement_tier_mismatch"))
-            if self.loses()
-            else None
-        )
+        if self.forced is not None:  # steered: it may lose both
+            lost = {k for k in ("payment_status_mismatch", "entitlement_tier_mismatch") if k in self.forced}
+        else:
+            one = self.loss_among(("payment_status_mismatch", "entitlement_tier_mismatch"))
+            lost = {one} if one else set()
         c = self.customer(ref)
-        if lose == "entitlement_tier_mismatch":
+        if "entitlement_tier_mismatch" in lost:
             current = json.loads(
                 self.w.one(
                     "select organization_fields from zendesk_organizations where id = ?", [c["zendesk"]]
                 )[0]
             )["support_tier"].lower()
-            lose = lose if current == DOWNGRADE_TIER else None
-        self.recover(c, "recovery", lose)
+            if current != DOWNGRADE_TIER:
+                lost.discard("entitlement_tier_mismatch")
+        self.recover(c, "recovery", lost)
         self.summary["event.recovery"] += 1
+
+    # Events only steering applies (`apply_event`): not drawn by `events`, so seeded streams are unchanged.
+    def event_payment_failure(self) -> None:
+        """A monthly renewal whose charge fails: the invoice stays open, the subscription goes past due."""
+        ref = self.pick(
+            "select r.customer_ref from stripe_subscriptions s join company_refs r on r.stripe_customer_id = "
+            "s.customer join stripe_prices pr on pr.id = s.price where s.status = 'active' "
+            "and pr.recurring_interval = 'month' and r.netsuite_customer_id is not null "
+            "and (select count(*) from stripe_subscriptions o where o.customer = s.customer "
+            "and o.status in ('active', 'past_due', 'trialing')) = 1"
+        )
+        if ref is None:
+            return
+        c = self.customer(ref)
+        sub = self.w.one(
+            "select id from stripe_subscriptions where customer = ? and status = 'active'", [c["stripe"]]
+        )[0]
+        plan, interval, quantity = self.plan_of(sub)
+        self.w.update(
+            "stripe_subscriptions",
+            sub,
+            "customer.subscription.updated",
+            current_period_start_at=self.now,
+            current_period_end_at=self.now + MONTH,
+        )
+        amount = price_minor(plan, interval, c["currency"]) * quantity
+        self.invoice(c, sub, amount, self.now, self.now + MONTH, "subscription_cycle", paid=False)
+        self.summary["event.payment_failure"] += 1
+
+    def event_renewal(self) -> None:
+        """A monthly subscription reaches its period end now and renews (see `renew`)."""
+        ref = self.pick(
+            "select r.customer_ref from stripe_subscriptions s join company_refs r on r.stripe_customer_id = "
+            "s.customer join stripe_prices pr on pr.id = s.price where s.status = 'active' "
+            "and not s.cancel_at_period_end and pr.recurring_interval = 'month' "
+            "and r.netsuite_customer_id is not null"
+        )
+        if ref is None:
+            return
+        c = self.customer(ref)
+        sub = self.w.one(
+            "select id from stripe_subscriptions where customer = ? and status = 'active' order by seq",
+            [c["stripe"]],
+        )[0]
+        self.w.update(
+            "stripe_subscriptions",
+            sub,
+            "customer.subscription.updated",
+            current_period_start_at=self.now - MONTH,
+            current_period_end_at=self.now,
+        )
+        self.touched.discard(ref)  # renew() skips losing for customers an event touched
+        self.renew()
+        self.touched.add(ref)
+        self.summary["event.renewal"] += 1
 
     def event_usage(self) -> None:
         ref = self.pick(
@@ -1236,9 +1329,12 @@ def advance(
     events: int | None = None,
     truth_path: Path | None = None,
     now: int | None = None,
+    losses: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """Age the world by `minutes`, catch up, and apply `events` lifecycle events (default: scaled to the
-    world's size and the time advanced). Rewrites the ground-truth file when `truth_path` is given."""
+    world's size and the time advanced). Rewrites the ground-truth file when `truth_path` is given.
+    `losses` steers the step: exactly those downstream effects are lost wherever they may be (an
+    empty set: none), instead of by chance."""
     if minutes < 1:
         raise ValueError("minutes must be at least 1")
     started = time.monotonic()
@@ -1255,7 +1351,7 @@ def advance(
     con.execute("begin transaction")
     try:
         age(con, minutes * 60, generated)
-        run = Step(con, now, random.Random(f"{meta.get('seed', '0')}:{step}"))
+        run = Step(con, now, random.Random(f"{meta.get('seed', '0')}:{step}"), forced=losses)
         run.catch_up()
         run.events(events)
         run.serve_aged(before)
@@ -1279,4 +1375,47 @@ def advance(
         **summary,
         "records_written": dict(sorted(run.w.written.items())),
         "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+STEERED_EVENTS = ("signup", "upgrade", "cancellation", "refund", "recovery", "payment_failure", "renewal")
+
+
+def apply_event(
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    *,
+    losses: frozenset[str] = frozenset(),
+    customer: str | None = None,
+    truth_path: Path | None = None,
+    now: int | None = None,
+) -> dict[str, Any]:
+    """Apply one lifecycle event of `kind` now, without aging: to `customer` (a customer ref) or one
+    picked by the seeded stream, losing exactly the downstream effects in `losses` that the event can
+    lose. The steering a test or demo uses to stage a business workflow. Returns the summary with
+    `customer`: the ref the event hit, or None when no customer was eligible."""
+    if kind not in STEERED_EVENTS:
+        raise ValueError(f"unknown event {kind!r}; one of {', '.join(STEERED_EVENTS)}")
+    now = int(time.time()) if now is None else now
+    meta = dict(con.execute("select key, value from meta").fetchall())
+    rng = random.Random(f"{meta.get('seed', '0')}:event:{kind}:{customer}:{now}")
+    con.execute("begin transaction")
+    try:
+        run = Step(con, now, rng, forced=frozenset(losses), customer=customer)
+        getattr(run, f"event_{kind}")()
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    if truth_path is not None:
+        export_truth(con, truth_path)
+    hit = sorted(run.touched)
+    ids = run.customer(hit[0]) if hit else None
+    return {
+        "event": kind,
+        "customer": hit[0] if hit else None,
+        "ids": ids,
+        "losses": sorted(losses),
+        **dict(sorted(run.summary.items())),
+        "records_written": dict(sorted(run.w.written.items())),
     }
