@@ -135,9 +135,43 @@ def advance(
         int | None,
         typer.Option(min=0, help="Lifecycle events to apply (default: scaled to the world and time)."),
     ] = None,
+    lose: Annotated[
+        list[str] | None,
+        typer.Option(help="Steer: lose exactly these downstream effects (mismatch types; `none`: none)."),
+    ] = None,
     world: WorldArgument = DEFAULT_WORLD,
 ) -> None:
     """Age a running sandbox's world by MINUTES and apply a step of lifecycle events."""
+    params: list[tuple[str, str | int]] = [("minutes", minutes)]
+    if events is not None:
+        params.append(("events", events))
+    params += [("lose", kind) for kind in lose or ()]
+    _admin_post(world, "advance", params)
+
+
+@app.command()
+def event(
+    kind: Annotated[
+        str, typer.Argument(help="signup, upgrade, cancellation, refund, recovery, payment_failure, renewal")
+    ],
+    lose: Annotated[
+        list[str] | None,
+        typer.Option(help="Downstream effects the integration loses (mismatch types, repeatable)."),
+    ] = None,
+    customer: Annotated[
+        str | None, typer.Option(help="The customer ref (e.g. C0000050); default: seeded.")
+    ] = None,
+    world: WorldArgument = DEFAULT_WORLD,
+) -> None:
+    """Apply one lifecycle event to a running sandbox now: stage a business workflow (e.g. `event upgrade
+    --lose invoice_missing_in_erp`)."""
+    params: list[tuple[str, str | int]] = [("kind", kind), *(("lose", k) for k in lose or ())]
+    if customer:
+        params.append(("customer", customer))
+    _admin_post(world, "event", params)
+
+
+def _admin_post(world: Path, path: str, params: list) -> None:
     import httpx
 
     from sandbox.server.runner import read_endpoints
@@ -147,10 +181,9 @@ def advance(
     except FileNotFoundError as exc:
         _fail(str(exc))
     base = endpoints["vendors"]["stripe"]["base_url"]
-    params = {"minutes": minutes} if events is None else {"minutes": minutes, "events": events}
-    response = httpx.post(f"{base}/__sandbox__/advance", params=params, timeout=600)
+    response = httpx.post(f"{base}/__sandbox__/{path}", params=params, timeout=600)
     if response.status_code != 200:
-        _fail(f"advance failed ({response.status_code}): {response.text}")
+        _fail(f"{path} failed ({response.status_code}): {response.text}")
     for key, value in response.json().items():
         typer.echo(f"{key}: {value}")
 
