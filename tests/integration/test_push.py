@@ -34,7 +34,7 @@ from cycle import (
 
 from revsync.push.delivery import TargetUnavailable, deliver
 from revsync.push.replay import ApprovalRequired, replay
-from revsync.push.run import plan, push
+from revsync.push.run import enqueue_validated, plan, push
 from revsync.push.targets import NETSUITE, TARGETS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -276,3 +276,15 @@ def _netsuite_auth(creds: dict[str, str]):  # noqa: ANN202
     from revsync.connectors.netsuite import auth
 
     return auth(creds)
+
+
+def test_an_emptied_validated_set_left_by_a_blocked_gate_supersedes_nothing(setup):
+    warehouse, _ = setup
+    wanted = _validated_counts(warehouse)["netsuite"]
+    first = enqueue_validated(warehouse, NETSUITE)
+    assert first == {"validated": wanted, "enqueued": wanted, "superseded": 0}
+    con = duckdb.connect(str(warehouse))
+    con.execute("delete from validated.erp_changes")  # what a blocking gate does
+    con.close()
+    assert enqueue_validated(warehouse, NETSUITE) == {"validated": 0, "enqueued": 0, "superseded": 0}
+    assert outbox_states(warehouse) == {("netsuite", "pending"): wanted}

@@ -59,7 +59,8 @@ def enqueue_validated(warehouse: Path | str, target: Target) -> dict[str, int]:
                 sa.text(f"select max(gate_run_id) from {validated_table(target)}")
             ).scalar()
             added = enqueue_relation(con, relation)
-            superseded = supersede(con, target.name, relation, gate_run)
+            # an empty set is also what a blocked gate leaves: never read it as "nothing is wanted"
+            superseded = supersede(con, target.name, relation, gate_run) if validated else 0
     finally:
         engine.dispose()
     return {"validated": int(validated), "enqueued": added, "superseded": superseded}
