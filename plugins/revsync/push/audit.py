@@ -10,7 +10,7 @@ own `outbox_events` is the state machine's ledger; this is the log people read.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -94,8 +94,25 @@ def write_audit(
             "detail": None if detail is None else json.dumps(detail, default=str, sort_keys=True),
         }
         rows.append(row)
-    placeholders = ", ".join(f":{c}" for c in COLUMNS)
-    connection.execute(
-        sa.text(f"insert into {AUDIT_LOG} ({', '.join(COLUMNS)}) values ({placeholders})"), rows
-    )
+    insert_rows(connection, AUDIT_LOG, COLUMNS, [tuple(row[c] for c in COLUMNS) for row in rows])
     return len(rows)
+
+
+def chunks(items: Sequence, size: int) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+MAX_PARAMETERS = 30_000  # per statement (PostgreSQL allows 65,535)
+
+
+def insert_rows(connection: sa.Connection, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+    """Append `rows` (tuples in `columns` order) with multi-row INSERT ... VALUES statements: a
+    statement per few thousand rows, not one per row (an executemany is row by row on DuckDB)."""
+    width = len(columns)
+    for group in chunks(rows, max(MAX_PARAMETERS // width, 1)):
+        values = ", ".join(
+            "(" + ", ".join(f":p{i}_{j}" for j in range(width)) + ")" for i in range(len(group))
+        )
+        params = {f"p{i}_{j}": value for i, row in enumerate(group) for j, value in enumerate(row)}
+        connection.execute(sa.text(f"insert into {table} ({', '.join(columns)}) values {values}"), params)

@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from revsync.clock import utc_now
-from revsync.push.audit import ensure_audit_log, write_audit
+from revsync.push.audit import chunks, ensure_audit_log, insert_rows, write_audit
 
 SCHEMA = "revsync_state"
 OUTBOX = f"{SCHEMA}.outbox"
@@ -42,6 +42,8 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "superseded": ("pending", "failed", "dead_lettered"),
 }
 STATES = ("pending", *TRANSITIONS)
+SETTLED = ("acknowledged", "failed", "dead_lettered")  # the states a sent write's outcome leaves it in
+SETTLE_ROWS = 1000  # outcomes per settling statement (7 parameters each)
 SENDABLE = TRANSITIONS["sent"]
 # what a change brings into the outbox; the first ten are required
 CHANGE_COLUMNS = (
@@ -253,36 +255,42 @@ def settle(connection: sa.Connection, outcomes: Sequence[Outcome], run_id: str, 
     """Record the outcomes of sent writes in one transaction: each row leaves `sent` for its outcome's
     state (with the target's id, status and error), an event and an audit row per write. `changes`
     maps key -> the outbox row (dict) the audit log copies its context from. Rows no longer `sent`
-    (another run settled them) are left alone; the number settled."""
-    settled = 0
+    (another run settled them) are left alone, without an event or audit row; the number settled."""
+    moved: set[str] = set()
     now = utc_now()
-    for state in ("acknowledged", "failed", "dead_lettered"):
-        group = [o for o in outcomes if o.state == state]
-        if not group:
-            continue
-        for outcome in group:
-            row = connection.execute(
-                sa.text(
-                    f"update {OUTBOX} set state = :to, updated_at = :now, "
-                    "attempts = attempts + :extra, errors = errors + :errors, "
-                    "last_error = coalesce(:error, last_error), last_status = :status, "
-                    "target_internal_id = coalesce(:internal, target_internal_id), "
-                    "acknowledged_at = case when :to = 'acknowledged' then :now else acknowledged_at end "
-                    "where idempotency_key = :k and state = 'sent' returning idempotency_key"
-                ),
-                {
-                    "to": state,
-                    "now": now,
-                    "extra": outcome.attempts - 1,  # claiming counted one
-                    "errors": outcome.errors,
-                    "error": outcome.error,
-                    "status": outcome.http_status,
-                    "internal": outcome.target_internal_id,
-                    "k": outcome.key,
-                },
-            ).all()
-            settled += len(row)
-    moved = {o.key for o in outcomes}
+    for group in chunks([o for o in outcomes if o.state in SETTLED], SETTLE_ROWS):
+        # one statement per chunk: the outcomes as a VALUES list joined to the rows still `sent`
+        values = ", ".join(
+            f"(cast(:k{i} as varchar), cast(:s{i} as varchar), cast(:x{i} as integer), "
+            f"cast(:e{i} as integer), cast(:m{i} as varchar), cast(:h{i} as integer), "
+            f"cast(:t{i} as varchar))"
+            for i in range(len(group))
+        )
+        params: dict[str, Any] = {"now": now}
+        for i, o in enumerate(group):
+            params |= {
+                f"k{i}": o.key,
+                f"s{i}": o.state,
+                f"x{i}": o.attempts - 1,  # claiming counted one
+                f"e{i}": o.errors,
+                f"m{i}": o.error,
+                f"h{i}": o.http_status,
+                f"t{i}": o.target_internal_id,
+            }
+        changed = connection.execute(
+            sa.text(
+                f"update {OUTBOX} as o set state = v.to_state, updated_at = :now, "
+                "attempts = o.attempts + v.extra, errors = o.errors + v.more_errors, "
+                "last_error = coalesce(v.error, o.last_error), last_status = v.status, "
+                "target_internal_id = coalesce(v.internal, o.target_internal_id), "
+                "acknowledged_at = case when v.to_state = 'acknowledged' then cast(:now as timestamp) "
+                "else o.acknowledged_at end "
+                f"from (values {values}) as v (k, to_state, extra, more_errors, error, status, internal) "
+                "where o.idempotency_key = v.k and o.state = 'sent' returning o.idempotency_key"
+            ),
+            params,
+        ).all()
+        moved.update(r[0] for r in changed)
     _events(
         connection,
         [
@@ -315,10 +323,11 @@ def settle(connection: sa.Connection, outcomes: Sequence[Outcome], run_id: str, 
                 "detail": {"checked": True} if o.checked else None,
             }
             for o in outcomes
+            if o.key in moved
         ],
         run_id,
     )
-    return settled
+    return len(moved)
 
 
 def transition(
@@ -376,12 +385,11 @@ def _events(connection: sa.Connection, events: list[tuple[str, str | None, str, 
     if not events:
         return
     now = utc_now()
-    connection.execute(
-        sa.text(f"insert into {EVENTS} values (:k, :f, :t, :d, :at)"),
-        [
-            {"k": k, "f": f, "t": t, "d": json.dumps(d, default=str, sort_keys=True), "at": now}
-            for k, f, t, d in events
-        ],
+    insert_rows(
+        connection,
+        EVENTS,
+        ("idempotency_key", "from_state", "to_state", "detail", "happened_at"),
+        [(k, f, t, json.dumps(d, default=str, sort_keys=True), now) for k, f, t, d in events],
     )
 
 
