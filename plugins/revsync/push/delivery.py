@@ -7,8 +7,11 @@ A run for one target:
 2. Waves: the sendable rows (pending, failed, replayed) whose prerequisite is acknowledged and that no
    earlier-sequence write of the same customer is still waiting for (customer -> sales order ->
    invoice -> payment/credit memo) are claimed (`sent`, committed before any request leaves), sent
-   with at most the target's concurrency in flight and its pacing between starts, and settled in one
-   transaction. A failed prerequisite holds its dependents: they stay pending.
+   with at most the target's concurrency in flight and its pacing between starts, and settled in
+   batches, each in one transaction. There is no barrier between waves: while requests are in flight,
+   the answered writes are settled and the next eligible ones claimed (a write whose predecessor was
+   just settled becomes eligible then), so the slots stay busy. A failed prerequisite holds its
+   dependents: they stay pending.
 3. Per write: 2xx acknowledges (with the target's internal id); 429 waits the Retry-After for the
    whole target and tries again (not an error); 5xx, timeouts and dropped connections are transient
    errors, retried with full-jitter backoff after checking whether the write landed anyway; after
@@ -18,8 +21,8 @@ A run for one target:
    the writes not yet answered go back to `failed` (not counted as errors) and `TargetUnavailable`
    says until when, so the caller can defer. 401/403 stop it too, as `PushConfigError`.
 
-The warehouse (DuckDB allows one writer) is locked only while a wave is claimed or settled, never
-while requests are in flight.
+The warehouse (DuckDB allows one writer) is locked only while writes are claimed or settled: short
+sessions, run in a worker thread while the requests already claimed go on; never for a request.
 """
 
 from __future__ import annotations
@@ -328,8 +331,6 @@ async def _deliver(
     started = time.monotonic()
     engine = state_engine(warehouse)
     sender = _Sender(target, base_url, auth, settings, report)
-    last_progress = started
-    attempted: set[str] = set()
     try:
         with writer_lock(warehouse), engine.begin() as con:
             doubtful = rows(con, "target = :target and state = 'sent'", {"target": target.name})
@@ -338,30 +339,7 @@ async def _deliver(
                 "push %s: checking %d in-doubt writes from an interrupted run", target.name, len(doubtful)
             )
             await _settle_checks(engine, warehouse, sender, doubtful, run_id, report)
-        while not sender.stopped:
-            with writer_lock(warehouse), engine.begin() as con:
-                batch = _eligible(con, target.name, settings.chunk, settings.max_errors, attempted)
-                claimed = set(claim(con, [c["idempotency_key"] for c in batch], run_id))
-            batch = [c for c in batch if c["idempotency_key"] in claimed]
-            if not batch:
-                break
-            for change in batch:
-                change["attempts"] = int(change.get("attempts") or 0) + 1
-                change["payload"] = _text(change["payload"])
-            attempted.update(claimed)
-            outcomes = await asyncio.gather(*(sender.send(c) for c in batch))
-            with writer_lock(warehouse), engine.begin() as con:
-                settle(con, outcomes, run_id, {c["idempotency_key"]: c for c in batch})
-            _count(report, outcomes, {c["idempotency_key"]: c for c in batch})
-            if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
-                last_progress = time.monotonic()
-                log.info(
-                    "push %s: %d acknowledged, %d dead-lettered, %.0f writes/s",
-                    target.name,
-                    report.acknowledged,
-                    report.dead_lettered,
-                    report.acknowledged / max(last_progress - started, 1e-9),
-                )
+        await _Pipeline(engine, warehouse, target, sender, settings, run_id, report, started).run()
         with engine.connect() as con:
             report.held = int(
                 con.execute(
@@ -377,6 +355,124 @@ async def _deliver(
     if sender.unavailable:
         raise sender.unavailable
     return report
+
+
+class _Pipeline:
+    """The waves without a barrier between them: claimed writes queue for the sender's slots, and while
+    requests are in flight the answered ones are settled and the next writes claimed, in one warehouse
+    session (lock, transaction) at a time, run in a worker thread so the event loop keeps sending.
+
+    A session settles what was answered since the last one, then claims the writes now eligible (which
+    settling may just have made so: a customer's next write waits for its predecessor's outcome), at
+    most enough to keep `settings.chunk` queued. Each claim commits before its writes are queued; each
+    session's settle is one transaction. Once the sender stops (maintenance, refused credentials), no
+    more is claimed; what was claimed drains through the sender (answered `not sent`) and is settled."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        warehouse: Path | str,
+        target: Target,
+        sender: _Sender,
+        settings: DeliverySettings,
+        run_id: str,
+        report: DeliveryReport,
+        started: float,
+    ):
+        self.engine, self.warehouse, self.target, self.sender = engine, warehouse, target, sender
+        self.settings, self.run_id, self.report, self.started = settings, run_id, report, started
+        self.queue: asyncio.Queue[dict | None] = asyncio.Queue()
+        self.answered: list[tuple[dict, Outcome]] = []  # not settled yet
+        self.busy = 0  # claimed writes queued or in a request
+        self.attempted: set[str] = set()
+        self.wake = asyncio.Event()
+        self.concurrency = settings.concurrency or target.concurrency
+        # a session when this few writes are left queued (or when this many answers wait to be settled)
+        self.low_water = max(4 * self.concurrency, settings.chunk // 4)
+        self.last_progress = started
+
+    async def _worker(self) -> None:
+        while (change := await self.queue.get()) is not None:
+            try:
+                outcome = await self.sender.send(change)
+            except BaseException:
+                self.busy -= 1
+                self.wake.set()
+                raise
+            self.answered.append((change, outcome))
+            self.busy -= 1
+            self.wake.set()
+
+    def _session(self, answered: list[tuple[dict, Outcome]], want: int) -> list[dict]:
+        """One warehouse session (worker thread, writer lock held): settle `answered` in one
+        transaction, then claim up to `want` writes in another (committed before they are queued)."""
+        with writer_lock(self.warehouse), self.engine.connect() as con:
+            if answered:
+                with con.begin():
+                    changes = {c["idempotency_key"]: c for c, _ in answered}
+                    settle(con, [o for _, o in answered], self.run_id, changes)
+            if want <= 0:
+                return []
+            with con.begin():
+                batch = _eligible(con, self.target.name, want, self.settings.max_errors, self.attempted)
+                claimed = set(claim(con, [c["idempotency_key"] for c in batch], self.run_id))
+        return [c for c in batch if c["idempotency_key"] in claimed]
+
+    async def run(self) -> None:
+        workers = [asyncio.create_task(self._worker()) for _ in range(self.concurrency)]
+        try:
+            await self._coordinate()
+        except BaseException:
+            # claimed writes not answered stay `sent`: in doubt, checked before the next run resends
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+        for _ in workers:
+            self.queue.put_nowait(None)
+        await asyncio.gather(*workers)
+
+    async def _coordinate(self) -> None:
+        exhausted = False  # the last claim found nothing eligible that was not in flight
+        while True:
+            queued = self.queue.qsize()
+            stopped = self.sender.stopped
+            settle_now = len(self.answered) >= self.low_water or (self.busy == 0 and self.answered)
+            claim_now = not stopped and queued < self.low_water and (not exhausted or bool(self.answered))
+            if self.busy == 0 and not self.answered and (stopped or exhausted):
+                return
+            if not settle_now and not claim_now:
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            answered, self.answered = self.answered, []
+            want = self.settings.chunk - queued if claim_now else 0
+            batch = await asyncio.to_thread(self._session, answered, want)
+            self._count(answered)
+            if want > 0:
+                exhausted = not batch
+            for change in batch:
+                change["attempts"] = int(change.get("attempts") or 0) + 1
+                change["payload"] = _text(change["payload"])
+                self.attempted.add(change["idempotency_key"])
+                self.busy += 1
+                self.queue.put_nowait(change)
+            self._progress()
+
+    def _count(self, answered: list[tuple[dict, Outcome]]) -> None:
+        if answered:
+            _count(self.report, [o for _, o in answered], {c["idempotency_key"]: c for c, _ in answered})
+
+    def _progress(self) -> None:
+        if time.monotonic() - self.last_progress >= PROGRESS_EVERY_S:
+            self.last_progress = time.monotonic()
+            log.info(
+                "push %s: %d acknowledged, %d dead-lettered, %.0f writes/s",
+                self.target.name,
+                self.report.acknowledged,
+                self.report.dead_lettered,
+                self.report.acknowledged / max(self.last_progress - self.started, 1e-9),
+            )
 
 
 async def _settle_checks(
