@@ -137,6 +137,7 @@ class World:
         self._max_blocks = 128  # ~1 block per stream being paged is enough; a block of invoices is ~2 MB
         self._tops: dict[str, tuple[int, int]] = {}
         self._fast_sql: dict[str, str] = {}  # Resource.select -> its struct_json rewrite
+        self._columns: dict[str, list[str]] = {}  # table -> its column names, in order
 
     # -- plain SQL ----------------------------------------------------------------------------
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
@@ -170,9 +171,23 @@ class World:
         for table in tables:
             self._versions[table] = self._versions.get(table, 0) + 1
 
+    def appended(self, table: str, seq: int) -> None:
+        """`changed(table)` after inserting the row `seq` = `next_seq(table)`: the new top is known, so
+        the next `max_seq` need not ask DuckDB for it."""
+        self.changed(table)
+        self._tops[table] = (self._versions[table], seq)
+
     def changed_all(self) -> None:
         tables = [r[0] for r in self.rows("select table_name from information_schema.tables")]
+        self._columns.clear()
         self.changed(*tables)
+
+    def columns(self, table: str) -> list[str]:
+        """`table`'s column names in order (the world's schema does not change while it is served)."""
+        found = self._columns.get(table)
+        if found is None:
+            found = self._columns[table] = [r[0] for r in self.rows(f"describe {table}")]
+        return found
 
     # -- rendered, cached windows -------------------------------------------------------------
     def _block(self, resource: Resource, number: int) -> list[Row]:
@@ -255,10 +270,11 @@ class World:
         response: Any = None,
         replayed: bool = False,
     ) -> None:
+        seq = self.next_seq("writes")
         self.con.execute(
             "insert into writes values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                self.next_seq("writes"),
+                seq,
                 vendor,
                 method,
                 path,
@@ -271,7 +287,7 @@ class World:
                 int(time.time()),
             ],
         )
-        self.changed("writes")
+        self.appended("writes", seq)
 
     def close(self) -> None:
         self.con.close()

@@ -933,11 +933,12 @@ def _insert(world: World, rtype: RecordType, values: dict[str, Any], body: dict)
     if rtype.table == "netsuite_invoices":
         row.setdefault("amount_remaining", row["total"])
         row["status"] = "paidInFull" if float(row["amount_remaining"]) <= 0 else "open"
-    columns = [r[0] for r in world.rows(f"describe {rtype.table}")]
+    columns = world.columns(rtype.table)
     world.con.execute(
         f"insert into {rtype.table} ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})",
         [row.get(c) for c in columns],
     )
+    world.appended(rtype.table, seq)
     return seq
 
 
@@ -978,6 +979,34 @@ async def _write(request: Request, name: str, key: str | None) -> Response:
     body: Any = None
     try:
         body = await read_json_body(request)
+    except VendorError as exc:
+        log_write(request, exc.status, body, error_body(exc.status, exc.message, exc.code, exc.param))
+        raise
+    # no await from here on: the write and its log entry are one DuckDB transaction (one commit)
+    world.con.execute("begin transaction")
+    try:
+        response = _apply_write(request, world, rtype, name, key, body)
+    except BaseException:
+        _finish(world)
+        raise
+    _finish(world)
+    return response
+
+
+def _finish(world: World) -> None:
+    """Commit what the request did (as autocommit would have, statement by statement), or roll back a
+    transaction DuckDB itself aborted."""
+    try:
+        world.con.execute("commit")
+    except duckdb.Error:
+        world.con.execute("rollback")
+        world.changed_all()  # what the request wrote is gone: no cached top or block may keep it
+
+
+def _apply_write(
+    request: Request, world: World, rtype: RecordType, name: str, key: str | None, body: Any
+) -> Response:
+    try:
         if not isinstance(body, dict):
             raise _bad("The request body must be a JSON object.", "INVALID_CONTENT")
         strict = request.headers.get("x-netsuite-propertynamevalidation", "").lower() == "error"
@@ -998,7 +1027,8 @@ async def _write(request: Request, name: str, key: str | None) -> Response:
                 _update(world, rtype, seq, values)
         if created and rtype.name == "customerPayment" and applies:
             _apply_payment(world, seq, applies)
-        world.changed(rtype.table)
+        if not created:  # an insert told the world already (World.appended)
+            world.changed(rtype.table)
         new_id = numeric_id(rtype.table, seq)
         headers["Location"] = f"{_origin(request)}{RECORD}/{name}/{new_id}"
     except VendorError as exc:
