@@ -16,4 +16,5 @@ BENCHMARKS: list[str] = [
     "bench.extract:extract_throughput",
     "bench.reconcile:reconcile_build",
     "bench.gate:gate_time",
+    "bench.push:push_throughput",
 ]

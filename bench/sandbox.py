@@ -143,12 +143,12 @@ def small_response_latency(endpoints: dict) -> tuple[float, float]:
     return tuple(round(statistics.median(v) * 1000, 2) for v in timings.values())  # type: ignore[return-value]
 
 
-def _start_server(world_dir: Path) -> tuple[subprocess.Popen, dict]:
+def _start_server(world_dir: Path, faults: str = "none") -> tuple[subprocess.Popen, dict]:
     import httpx
 
     log = (world_dir / "serve.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "serve", str(world_dir), "--port-base", "0", "--faults", "none"],
+        [sys.executable, "-m", "sandbox", "serve", str(world_dir), "--port-base", "0", "--faults", faults],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
