@@ -4,6 +4,7 @@
 others would notice (faults, `advance`) start their own server on a private copy with `start_sandbox`.
 dbt tests share one full landing of the small world (`small_landed`), copy it (`copy_landed`) and build
 with `run_dbt`; `small_built` is that landing with the whole dbt project built once, read-only.
+Tests that run Airflow start from one metadata database migrated once per session (`airflow_home`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ START_TIMEOUT_S = 60
 DBT = str(Path(sys.executable).with_name("dbt"))
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT_TIMEOUT_S = 900
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
 @dataclass
@@ -242,3 +244,46 @@ DEPENDENT_INVOICE = (
 def change_queries() -> dict[str, str]:
     """SQL the gate tests share: `prerequisites` (keys some change waits for), `dependent_invoice`."""
     return {"prerequisites": PREREQUISITES, "dependent_invoice": DEPENDENT_INVOICE}
+
+
+def airflow_env(home: Path) -> dict[str, str]:
+    """The environment of an Airflow 3 under `home` (SQLite metadata, the project's DAG folder) with no
+    AIRFLOW_*, REVSYNC_* or DBT_* variable of the caller's."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "REVSYNC", "DBT_"))},
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DBT_PROJECT.parent / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    }
+
+
+@pytest.fixture(scope="session")
+def migrated_airflow_db(tmp_path_factory) -> Path:
+    """An Airflow metadata database (SQLite) after `airflow db migrate`, made once per session; read-only."""
+    home = tmp_path_factory.mktemp("airflow_migrated")
+    started = time.monotonic()
+    done = subprocess.run(
+        [AIRFLOW, "db", "migrate"],
+        env=airflow_env(home),
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, (done.stdout[-4000:], done.stderr[-4000:])
+    print(f"airflow db migrate: {time.monotonic() - started:.1f}s")
+    return home / "airflow.db"
+
+
+@pytest.fixture(scope="session")
+def airflow_home(migrated_airflow_db):
+    """`home(folder)`: make `folder` a new AIRFLOW_HOME holding a private copy of the migrated metadata
+    database (what `airflow db migrate` would leave there, without migrating again); returns the folder."""
+
+    def home(folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(migrated_airflow_db, folder / "airflow.db")
+        return folder
+
+    return home

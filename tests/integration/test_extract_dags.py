@@ -5,23 +5,20 @@ by successful runs."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import AIRFLOW, airflow_env
 
 from revsync.orchestration.connections import sandbox_environment
 from sandbox.world.streams import tables_of
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 SOURCES = ("stripe", "hubspot", "zendesk", "netsuite")
 WORLD_TABLES = {source: tables_of(source) for source in SOURCES}
 
@@ -57,14 +54,10 @@ def dag_sandbox(copy_small_world, tmp_path_factory, start_sandbox_factory):
 
 
 @pytest.fixture(scope="module")
-def airflow(dag_sandbox, tmp_path_factory):
-    home = tmp_path_factory.mktemp("airflow_home")
+def airflow(dag_sandbox, airflow_home, tmp_path_factory):
+    home = airflow_home(tmp_path_factory.mktemp("airflow_home"))  # the session's migrated database
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "REVSYNC"))},
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        **airflow_env(home),
         "REVSYNC_WAREHOUSE": str(home / "warehouse.duckdb"),
         "REVSYNC_TASK_RETRIES": "0",
         **sandbox_environment(dag_sandbox.endpoints),
@@ -72,7 +65,6 @@ def airflow(dag_sandbox, tmp_path_factory):
     env.pop("AIRFLOW_CONN_CHARGEBEE_DEFAULT", None)
     env.pop("AIRFLOW_CONN_FRESHDESK_DEFAULT", None)
     af = Airflow(home, env)
-    af.run("db", "migrate")
     af.run("dags", "reserialize")
     return af
 

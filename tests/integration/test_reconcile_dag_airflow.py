@@ -8,7 +8,6 @@ held out of the published set, and a blocking defect fails its gate task and pub
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import subprocess
@@ -18,14 +17,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import AIRFLOW, airflow_env
 
 from revsync.orchestration.reconcile import plan
 from revsync.warehouse.connect import open_warehouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
-ROOT = Path(__file__).resolve().parents[2]
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 RECONCILED = "revsync://warehouse/reconciled"
 VALIDATED = ("revsync://validated/erp_changes", "revsync://validated/entitlement_changes")
 GATES = ("gate_staging", "gate_canonical", "gate_sync", "publish_changes")
@@ -69,22 +67,19 @@ class Airflow:
 
 
 @pytest.fixture(scope="module")
-def airflow(copy_landed, tmp_path_factory) -> Airflow:
+def airflow(copy_landed, tmp_path_factory, request) -> Airflow:
     home = tmp_path_factory.mktemp("reconcile_airflow")
     landed = copy_landed(home / "warehouse")
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "REVSYNC", "DBT_"))},
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        **airflow_env(home),
         "REVSYNC_HOME": str(home / "revsync"),
         "REVSYNC_WAREHOUSE": str(landed.warehouse),
         "REVSYNC_TASK_RETRIES": "0",
         "REVSYNC_QUALITY_DOCS": str(home / "quality"),
         "PYTHONUNBUFFERED": "1",
     }
-    # the manifest the DAG file reads (`make manifest`), made while Airflow migrates its database
+    # the manifest the DAG file reads (`make manifest`), made while Airflow migrates its database (the
+    # session's one migration, when no earlier module needed it) and it is copied here
     parse = subprocess.Popen(
         [sys.executable, "-m", "revsync.orchestration.reconcile", "manifest"],
         env=env,
@@ -92,8 +87,8 @@ def airflow(copy_landed, tmp_path_factory) -> Airflow:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    request.getfixturevalue("airflow_home")(home)
     af = Airflow(home, env, landed.warehouse, landed.as_of_var)
-    af.run("db", "migrate")
     out, _ = parse.communicate(timeout=600)
     assert parse.returncode == 0, out[-3000:]
     return af
