@@ -3,7 +3,8 @@
 `sandbox` is one server for the whole session on a small world; tests that change the world in ways
 others would notice (faults, `advance`) start their own server on a private copy with `start_sandbox`.
 dbt tests share one full landing of the small world (`small_landed`), copy it (`copy_landed`) and build
-with `run_dbt`; `small_built` is that landing with the whole dbt project built once, read-only.
+with `run_dbt`; `small_built` is that landing with the whole dbt project built once, read-only (`copy_built`
+copies it).
 Tests that run Airflow start from one metadata database migrated once per session (`airflow_home`).
 """
 
@@ -224,6 +225,23 @@ def small_built(copy_landed, tmp_path_factory) -> Landed:
         f"dbt build (whole project, small world): {time.monotonic() - started:.1f}s, {len(run.results)} nodes"
     )
     return landed
+
+
+@pytest.fixture(scope="session")
+def copy_built(small_built):
+    """`copy(folder)`: a private copy of `small_built`'s warehouse in `folder`, as a `Landed`: a test that
+    needs the whole project built once at the landing's as-of starts from it instead of building again."""
+
+    def copy(folder: Path) -> Landed:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / "warehouse.duckdb"
+        shutil.copy(small_built.warehouse, target)
+        wal = small_built.warehouse.with_name(small_built.warehouse.name + ".wal")
+        if wal.exists():
+            shutil.copy(wal, target.with_name(target.name + ".wal"))
+        return Landed(target, small_built.world, small_built.as_of)
+
+    return copy
 
 
 # change-set queries the gate tests share (sync.erp_changes on DuckDB and PostgreSQL alike)

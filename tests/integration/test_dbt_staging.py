@@ -1,6 +1,6 @@
-"""dbt staging over a warehouse landed from the session sandbox: every view builds and passes its tests
-(twice in a row), holds exactly the world's records, and converts units, currencies and times the way
-the world states them."""
+"""dbt staging over a warehouse landed from a sandbox of the small world (a copy of the session's landing):
+every view builds and passes its tests (twice in a row), holds exactly the world's records, and converts
+units, currencies and times the way the world states them."""
 
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from revsync.connectors.load import load_source
-from revsync.connectors.registry import CONNECTORS
 from sandbox.server.vendors import hubspot_api, netsuite_api, stripe_api, zendesk_api
 from sandbox.world.streams import STREAM_TABLES
 
@@ -53,16 +51,19 @@ STAGING_MODELS = {
 
 
 @pytest.fixture(scope="module")
-def landed(sandbox, tmp_path_factory) -> tuple[Path, dict[str, int]]:
-    """A warehouse with the four core sources fully landed, and the world's row counts at that time."""
-    warehouse = tmp_path_factory.mktemp("dbt_staging") / "warehouse.duckdb"
-    con = duckdb.connect(str(warehouse))
+def landed(copy_landed, tmp_path_factory) -> tuple[Path, dict[str, int]]:
+    """A warehouse with the four core sources fully landed (a private copy of the session's landing of
+    the small world, `small_landed`), and the row counts of the world it was served from."""
+    landing = copy_landed(tmp_path_factory.mktemp("dbt_staging"))
+    world = duckdb.connect(str(landing.world / "world.duckdb"), read_only=True)
     try:
-        for name, connector in CONNECTORS.items():
-            load_source(con, connector, sandbox.base_url(name), sandbox.creds(name), "b1")
+        tables = world.execute(
+            "select table_name from information_schema.tables where table_schema = 'main'"
+        ).fetchall()
+        counts = {t: world.execute(f'select count(*) from "{t}"').fetchone()[0] for (t,) in tables}
     finally:
-        con.close()
-    return warehouse, sandbox.admin("counts")
+        world.close()
+    return landing.warehouse, counts
 
 
 def _dbt_build(
