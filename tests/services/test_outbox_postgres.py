@@ -65,3 +65,43 @@ def test_the_outbox_on_postgres(pg):
         ("sent", "acknowledged"),
     ]
     assert counts["acknowledged"] == 1 and sum(counts.values()) == 1
+
+
+def test_batches_and_superseding_on_postgres(pg):
+    from revsync.push.outbox import Outcome, claim, rows, settle, supersede
+
+    def change(key: str) -> dict:
+        return {
+            "idempotency_key": key,
+            "target": "netsuite",
+            "record_type": "invoice",
+            "operation": "create",
+            "http_method": "PUT",
+            "http_path": f"/record/v1/invoice/eid:{key}",
+            "payload": {"externalId": key},
+            "payload_hash": f"h-{key}",
+            "correlation_id": f"stripe:invoice:{key}:1",
+            "customer_key": "cus_1",
+            "sequence": 3,
+            "amount": 12.5,
+        }
+
+    with pg.begin() as con:
+        assert enqueue(con, [change("a"), change("b"), change("c")], "gate1") == 3
+        assert sorted(claim(con, ["a", "b"], "run1")) == ["a", "b"]
+        sent = {r["idempotency_key"]: r for r in rows(con, "state = 'sent'")}
+        settled = settle(
+            con,
+            [
+                Outcome("a", "acknowledged", http_status=204, target_internal_id="7"),
+                Outcome("b", "dead_lettered", http_status=400, error="bad"),
+            ],
+            "run1",
+            sent,
+        )
+        con.execute(sa.text("create temporary table wanted as select 'a'::varchar as idempotency_key"))
+        superseded = supersede(con, "netsuite", "wanted", "gate2")
+        counts = states(con, "netsuite")
+        audited = con.execute(sa.text("select count(*) from revsync_state.audit_log")).scalar_one()
+    assert settled == 2 and superseded == 2  # c (pending) and b (dead-lettered) are no longer wanted
+    assert (counts["acknowledged"], counts["superseded"]) == (1, 2) and audited == 2

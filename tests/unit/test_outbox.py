@@ -127,3 +127,54 @@ def test_a_step_on_an_unknown_change_or_state_is_refused(engine):
             transition(con, "nope", "sent")
         with pytest.raises(ValueError, match="unknown outbox state"):
             transition(con, "a", "delivered")
+
+
+def test_a_batch_is_claimed_once_and_settled_with_events_and_audit_rows(engine):
+    from revsync.push.outbox import Outcome, claim, rows, settle
+
+    with engine.begin() as con:
+        enqueue(con, [_change("a"), _change("b"), _change("c")], "gate1")
+        claimed = claim(con, ["a", "b", "c"], "run1")
+        assert sorted(claimed) == ["a", "b", "c"]
+        assert claim(con, ["a", "b"], "run2") == []  # already sent: nobody claims them twice
+        changes = {r["idempotency_key"]: r for r in rows(con, "state = 'sent'")}
+        outcomes = [
+            Outcome("a", "acknowledged", attempts=2, errors=1, http_status=204, target_internal_id="9001"),
+            Outcome("b", "dead_lettered", http_status=400, error="HTTP 400: INVALID_FIELD currency"),
+            Outcome("c", "failed", attempts=0, error="not sent: netsuite is unavailable"),
+        ]
+        assert settle(con, outcomes, "run1", changes) == 3
+        assert settle(con, outcomes, "run1b", changes) == 0  # settled rows are no longer `sent`
+        got = {
+            r[0]: tuple(r[1:])
+            for r in con.execute(
+                sa.text(f"select idempotency_key, state, attempts, errors, target_internal_id from {OUTBOX}")
+            ).all()
+        }
+        audit = con.execute(
+            sa.text(
+                "select idempotency_key, outcome, http_status, correlation_id from revsync_state.audit_log"
+            )
+        ).all()
+    assert got == {
+        "a": ("acknowledged", 2, 1, "9001"),
+        "b": ("dead_lettered", 1, 0, None),
+        "c": ("failed", 0, 0, None),
+    }
+    assert sorted(tuple(a) for a in audit)[:2] == [
+        ("a", "acknowledged", 204, "stripe:invoice:a:1"),
+        ("b", "dead_lettered", 400, "stripe:invoice:b:1"),
+    ]
+
+
+def test_writes_the_change_set_no_longer_wants_are_superseded_not_deleted(engine):
+    from revsync.push.outbox import supersede
+
+    with engine.begin() as con:
+        enqueue(con, [_change("keep"), _change("gone"), _change("done")])
+        transition(con, "done", "sent")
+        transition(con, "done", "acknowledged")
+        con.execute(sa.text("create table wanted as select 'keep' as idempotency_key"))
+        assert supersede(con, "netsuite", "wanted", "gate2") == 1
+        counts = states(con)
+    assert (counts["pending"], counts["superseded"], counts["acknowledged"]) == (1, 1, 1)

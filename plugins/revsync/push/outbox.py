@@ -70,7 +70,12 @@ OPTIONAL_COLUMNS = (
     "currency",
     "source_changed_at",
 )
-COLUMN_TYPES = {"sequence": "integer", "amount": "decimal(18, 3)", "source_changed_at": "timestamp"}
+COLUMN_TYPES = {
+    "payload": "json",
+    "sequence": "integer",
+    "amount": "decimal(18, 3)",
+    "source_changed_at": "timestamp",
+}
 
 DDL = [
     f"create schema if not exists {SCHEMA}",
