@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 
 from revsync.connectors import registry
@@ -124,7 +125,36 @@ def extract(
 
 def connections(
     sandbox: Annotated[Path, typer.Argument(help=SANDBOX_HELP)],
+    host: Annotated[
+        str | None,
+        typer.Option(
+            help="Reach the sandbox under this host name instead (e.g. `sandbox` in docker compose)."
+        ),
+    ] = None,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="env: `export AIRFLOW_CONN_*=...` lines; airflow-json: `airflow connections import`.",
+        ),
+    ] = "env",
 ) -> None:
-    """Print `export AIRFLOW_CONN_*=...` lines pointing every connection at a running sandbox."""
-    for name, value in sandbox_environment(_endpoints(sandbox)).items():
+    """Print the Airflow connections pointing every source at a running sandbox."""
+    if output not in ("env", "airflow-json"):
+        raise typer.BadParameter("use env or airflow-json", param_hint="--format")
+    endpoints = _endpoints(sandbox)
+    if host:
+        for info in endpoints["vendors"].values():
+            url = httpx.URL(info["base_url"])
+            info["base_url"] = str(url.copy_with(host=host)).rstrip("/")
+    variables = sandbox_environment(endpoints)
+    if output == "airflow-json":
+        by_id = {
+            name.removeprefix("AIRFLOW_CONN_").lower(): json.loads(value) for name, value in variables.items()
+        }
+        for connection in by_id.values():  # `airflow connections import` takes extra as JSON text
+            connection["extra"] = json.dumps(connection.get("extra") or {})
+        typer.echo(json.dumps(by_id, indent=2, sort_keys=True))
+        return
+    for name, value in variables.items():
         typer.echo(f"export {name}={shlex.quote(value)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import AIRFLOW, airflow_env
 
 pytestmark = pytest.mark.integration
 REVSYNC = str(Path(sys.executable).with_name("revsync"))
@@ -86,3 +88,31 @@ def test_extract_of_an_unknown_stream_names_the_streams_there_are(sandbox, tmp_p
     )  # fmt: skip
     assert done.returncode == 2
     assert "invoices: not a stream of zendesk" in done.stderr and "organizations" in done.stderr
+
+
+def test_connections_as_airflow_json_import_into_airflow_under_another_host(sandbox, airflow_home, tmp_path):
+    printed = _revsync("connections", str(sandbox.world_dir), "--host", "sandbox", "--format", "airflow-json")
+    assert printed.returncode == 0, printed.stderr
+    connections = json.loads(printed.stdout)
+    assert {"stripe_default", "netsuite_default", "zendesk_default"} <= connections.keys()
+    port = sandbox.base_url("netsuite").rsplit(":", 1)[1]
+    assert connections["netsuite_default"]["host"] == f"http://sandbox:{port}"
+    (tmp_path / "connections.json").write_text(printed.stdout)
+    home = airflow_home(tmp_path / "airflow")
+    env = airflow_env(home)
+    done = subprocess.run(
+        [AIRFLOW, "connections", "import", str(tmp_path / "connections.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    shown = subprocess.run(
+        [AIRFLOW, "connections", "get", "netsuite_default", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert f"http://sandbox:{port}" in shown.stdout
