@@ -11,7 +11,7 @@ from importlib import metadata
 
 import typer
 
-from revsync import __version__, extract_cli, push_cli, quality_cli
+from revsync import __version__, extract_cli, push_cli, quality_cli, sql_cli, status_cli
 
 app = typer.Typer(
     name="revsync",
@@ -61,6 +61,8 @@ app.command()(quality_cli.quarantine)
 app.command()(push_cli.push)
 app.command()(push_cli.outbox)
 app.command()(push_cli.replay)
+app.command()(status_cli.status)
+app.command()(sql_cli.sql)
 
 
 def _load_sandbox_app() -> typer.Typer | None:

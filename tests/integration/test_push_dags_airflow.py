@@ -18,7 +18,10 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import duckdb
@@ -27,6 +30,8 @@ from conftest import AIRFLOW, airflow_env
 from cycle import duplicates, gate, outbox_states, query, successful, writes
 
 from revsync.orchestration.connections import sandbox_environment
+
+REVSYNC = str(Path(sys.executable).with_name("revsync"))
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 LOGICAL_DATE = "2026-12-01T00:00:00+00:00"
@@ -47,14 +52,37 @@ def home(tmp_path_factory, request) -> Path:
     return request.getfixturevalue("airflow_home")(folder)
 
 
-class Run:
-    """One test's Airflow environment: the shared home, a private warehouse and sandbox."""
+class _Webhook(BaseHTTPRequestHandler):
+    received: list[dict] = []
 
-    def __init__(self, home: Path, warehouse: Path, sandbox):  # noqa: ANN001
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        type(self).received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Webhook.received = []
+    yield f"http://127.0.0.1:{server.server_address[1]}/alerts", _Webhook.received
+    server.shutdown()
+
+
+class Run:
+    """One test's Airflow environment: the shared home, a private warehouse and sandbox, the alert hook."""
+
+    def __init__(self, home: Path, warehouse: Path, sandbox, alerts_url: str):  # noqa: ANN001
         self.home, self.warehouse, self.sandbox = home, warehouse, sandbox
         self.env = {
             **airflow_env(home),
             **sandbox_environment(sandbox.endpoints),
+            "AIRFLOW_CONN_REVSYNC_ALERTS": json.dumps({"conn_type": "http", "host": alerts_url}),
             "REVSYNC_HOME": str(warehouse.parent / "revsync"),
             "REVSYNC_WAREHOUSE": str(warehouse),
             "REVSYNC_TASK_RETRIES": "0",
@@ -87,7 +115,7 @@ class Run:
 
 
 @pytest.fixture
-def run(gated, home, small_landed, start_sandbox_factory, tmp_path):
+def run(gated, home, small_landed, start_sandbox_factory, webhook, tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(gated, warehouse)
     world = tmp_path / "world"
@@ -95,7 +123,7 @@ def run(gated, home, small_landed, start_sandbox_factory, tmp_path):
     for name in ("world.duckdb", "ground_truth.jsonl"):
         shutil.copy(small_landed.world / name, world / name)
     with start_sandbox_factory(world) as sandbox:
-        yield Run(home, warehouse, sandbox)
+        yield Run(home, warehouse, sandbox, webhook[0])
 
 
 def _wanted(warehouse: Path) -> int:
@@ -152,8 +180,31 @@ def test_a_push_task_killed_mid_batch_then_cleared_and_rerun_delivers_everything
     )[0][0]
     assert checked > 0  # writes left in doubt were found applied, not sent again
 
+    # `revsync status` reads the same story back from the warehouse and Airflow's metadata
+    shown = subprocess.run(
+        [
+            REVSYNC,
+            "status",
+            "--json",
+            "--warehouse",
+            str(run.warehouse),
+            "--airflow-db",
+            f"sqlite:///{run.home / 'airflow.db'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    status = json.loads(shown.stdout)
+    assert {r["dag_id"]: r["state"] for r in status["dag_runs"]}["push_erp"] == "success"
+    assert status["outbox"] == {"netsuite": {"acknowledged": wanted}} and status["dead_letters"] == []
+    assert {stage: g["verdict"] for stage, g in status["gate"].items()} == dict.fromkeys(
+        ("canonical", "staging", "sync"), "passed"
+    )
 
-def test_replay_dead_letters_needs_an_approver_for_financial_writes(run, change_queries):
+
+def test_replay_dead_letters_needs_an_approver_for_financial_writes(run, change_queries, webhook):
     invoice_key, _ = query(run.warehouse, change_queries["dependent_invoice"].replace("sync.", "validated."))[
         0
     ]
@@ -177,6 +228,10 @@ def test_replay_dead_letters_needs_an_approver_for_financial_writes(run, change_
     refused = run.airflow("dags", "test", "replay_dead_letters", "-c", conf, check=False)
     assert run.states("replay_dead_letters")["replay"] == "failed"
     assert "approved_by" in refused.stdout + refused.stderr
+    # the failure alert reached the webhook of the `revsync_alerts` connection, with the business context
+    alerts = [a for a in webhook[1] if a["dag_id"] == "replay_dead_letters"]
+    assert alerts and alerts[0]["task_id"] == "replay" and "invoice" in alerts[0]["error"]
+    assert "approved_by" in alerts[0]["error"]
     assert query(
         run.warehouse, "select state from revsync_state.outbox where idempotency_key = ?", [invoice_key]
     ) == [("dead_lettered",)]

@@ -1,1 +1,1 @@
-"""Correlation ids, business metrics and the HTML report (planned)."""
+"""Operating revsync: status, failure alerts; correlation ids and business metrics (the report: planned)."""

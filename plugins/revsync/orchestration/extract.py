@@ -135,12 +135,16 @@ def _safe(batch_id: str) -> str:
 
 
 def task_defaults() -> dict[str, Any]:
-    """Every revsync DAG's task defaults: REVSYNC_TASK_RETRIES retries (3) with exponential backoff."""
+    """Every revsync DAG's task defaults: REVSYNC_TASK_RETRIES retries (3) with exponential backoff, and
+    the failure alert (revsync.observability.alerts: a webhook in the `revsync_alerts` connection)."""
+    from revsync.observability.alerts import on_failure
+
     return {
         "retries": int(os.environ.get("REVSYNC_TASK_RETRIES", "3")),
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
         "execution_timeout": timedelta(hours=2),
+        "on_failure_callback": on_failure,
     }
 
 

@@ -6,7 +6,8 @@ snapshot) running `dbt build --select <model>`, i.e. the model and its tests, wi
 dbt's graph; the staging views of one source (`models/staging/<source>/`) share a task, because a view
 builds in milliseconds while each dbt invocation costs about 5 s and the tasks run one at a time. A
 failed task can be cleared and rerun from the UI on its own; its successful neighbours are not rebuilt.
-When every task succeeded, `publish` emits `revsync://warehouse/reconciled`.
+When every task succeeded, `publish` swaps in the analysts' read-only snapshot (`reporting.duckdb`,
+revsync.warehouse.reporting) and emits `revsync://warehouse/reconciled`.
 
 The quality gate follows in the same run, one task per stage (`gate_staging`, `gate_canonical`,
 `gate_sync`, each after the dbt tasks of its schema and the stage before; logic in
@@ -41,6 +42,8 @@ from typing import Any
 
 from revsync.orchestration.extract import asset_uri, enabled_sources, task_defaults
 from revsync.warehouse.connect import warehouse_lock, warehouse_path
+from revsync.warehouse.reporting import publish_reporting
+from revsync.warehouse.state import is_postgres
 
 log = logging.getLogger(__name__)
 
@@ -358,6 +361,8 @@ def build_reconcile_dag(manifest: dict[str, Any] | None = None, sources: list[st
             as_of = run_as_of(context["params"], context["dag_run"].run_after)
             totals = {"as_of": as_of, "tasks": len(summaries)}
             totals |= {k: sum(s[k] for s in summaries) for k in ("built", "tests")}
+            if not is_postgres(warehouse_path()):  # analysts read a snapshot, never the live DuckDB file
+                totals["reporting"] = publish_reporting(warehouse_path())
             context["outlet_events"][reconciled].extra = totals
             log.info("reconciled: %s", totals)
             return totals
