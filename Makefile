@@ -32,11 +32,12 @@ KEEP  ?=
 DEMO_ARGS := $(if $(SEED),--seed $(SEED)) $(if $(SCALE),--scale $(SCALE)) \
              $(if $(filter 1 true yes,$(KEEP)),--keep)
 
-.PHONY: help setup manifest demo test lint format bench lock clean distclean
+.PHONY: help setup manifest browser demo test lint format bench lock clean distclean
 
 help:
 	@echo "make demo    run the pipeline demo against the local sandbox (SEED=, SCALE=, KEEP=1)"
 	@echo "make test    lint, then the whole test suite (PYTEST_ARGS= for extra pytest flags)"
+	@echo "make browser install Debian's chromium for the report test when it is missing"
 	@echo "make lint    ruff check + ruff format --check; sqlfluff on dbt_project/models"
 	@echo "make format  apply ruff fixes and formatting"
 	@echo "make bench   run the benchmarks into build/bench/results.{json,md}"
@@ -72,6 +73,16 @@ $(STAMP): requirements.txt pyproject.toml
 	touch "$@"; \
 	echo "setup: $(VENV) ready in $$(( $$(date +%s) - start ))s"
 
+# The report's browser test needs Chromium: Debian's package, installed when missing (as root, or
+# with sudo). Elsewhere set REVSYNC_TEST_CHROMIUM to a Chromium or Chrome binary.
+browser:
+	@if [ -n "$$REVSYNC_TEST_CHROMIUM" ] || command -v chromium >/dev/null 2>&1; then exit 0; fi; \
+	echo "browser: installing Debian's chromium for the report test"; \
+	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$SUDO apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
+	{ $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y --no-install-recommends chromium >/dev/null; } || \
+	{ echo "browser: could not install chromium; install it, or set REVSYNC_TEST_CHROMIUM"; exit 1; }
+
 demo: $(STAMP)
 	$(VENV)/bin/revsync demo $(strip $(DEMO_ARGS))
 
@@ -91,7 +102,7 @@ format: $(STAMP)
 
 # pytest exits 5 when it collected no tests; that is accepted here (say, a marker selecting
 # nothing), but announced loudly so nobody mistakes it for a green run.
-test: lint
+test: lint browser
 	@status=0; "$(PY)" -m pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then \
 		echo "!!!!!!!! make test: pytest COLLECTED NO TESTS (exit 5) -- treated as success, NOTHING WAS TESTED !!!!!!!!"; \

@@ -89,6 +89,25 @@ def redis_url() -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of a headless-capable Chromium (Debian's `chromium`; `make browser` installs it)."""
+    import shutil
+
+    found = (
+        os.environ.get("REVSYNC_TEST_CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
+    if not found:
+        _unavailable(
+            "Chromium",
+            "no chromium on PATH",
+            "Run `make browser` (Debian's chromium) or set REVSYNC_TEST_CHROMIUM.",
+        )
+    return found
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that use a service fixture carry the `services` marker, so `-m "not services"` works."""
     for item in items:
