@@ -11,7 +11,7 @@ from importlib import metadata
 
 import typer
 
-from revsync import __version__, extract_cli, push_cli, quality_cli, report_cli, sql_cli, status_cli
+from revsync import __version__, docs_cli, extract_cli, push_cli, quality_cli, report_cli, sql_cli, status_cli
 
 app = typer.Typer(
     name="revsync",
@@ -64,6 +64,7 @@ app.command()(push_cli.replay)
 app.command()(status_cli.status)
 app.command()(sql_cli.sql)
 app.command()(report_cli.report)
+app.command()(docs_cli.docs)
 
 
 def _load_sandbox_app() -> typer.Typer | None:
