@@ -177,6 +177,15 @@ class World:
         self.changed(table)
         self._tops[table] = (self._versions[table], seq)
 
+    def updated(self, table: str) -> None:
+        """`changed(table)` after updating rows of `table` in place: no row was added or removed, so a
+        cached top (`max_seq`) stays valid."""
+        top = self._tops.get(table)
+        version = self._versions.get(table, 0)
+        self.changed(table)
+        if top is not None and top[0] == version:
+            self._tops[table] = (self._versions[table], top[1])
+
     def changed_all(self) -> None:
         tables = [r[0] for r in self.rows("select table_name from information_schema.tables")]
         self._columns.clear()

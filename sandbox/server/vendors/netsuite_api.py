@@ -28,9 +28,11 @@ with the body.
 
 from __future__ import annotations
 
+import bisect
 import hmac
 import re
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -46,7 +48,7 @@ from oauthlib.oauth1.rfc5849 import utils as oauth_utils
 
 from sandbox.server.app import Vendor, VendorError, int_param, json_response, log_write, read_json_body
 from sandbox.server.world import Resource, World
-from sandbox.world.ids import numeric_id, numeric_seq
+from sandbox.world.ids import NUMERIC_BASE, numeric_id, numeric_seq
 
 NAME = "netsuite"
 ORIGIN = "__NS_ORIGIN__"  # replaced by the request's scheme://host in every response body
@@ -743,10 +745,92 @@ async def list_records(request: Request, name: str):
     return _envelope(request, path, docs, limit, offset, total, {"q": q})
 
 
+# -- record keys -------------------------------------------------------------------------------
+@dataclass
+class _Keys:
+    """What a NetSuite table's key lookups need, kept in memory so a write does not scan the table for
+    an external id or count rows to check a reference.
+
+    Valid while `version` is the world's version of the table: this module's own writes keep it in
+    step (`_changed`); any other change (the admin API's lifecycle events, a rolled-back request)
+    bumps the version and the next lookup rebuilds it. `numeric` says the table's ids follow the
+    numeric id scheme without gaps (row seq s, for s = 1..max seq, has id numeric_id(table, s)); when
+    it does not, lookups go to SQL as before.
+    """
+
+    version: int
+    numeric: bool
+    has_external_id: bool
+    seqs: dict[str, list[int]] = field(default_factory=dict)  # external id -> its rows' seqs, ascending
+    eids: dict[int, str] = field(default_factory=dict)  # seq -> external id (rows that have one)
+
+
+_keys: weakref.WeakKeyDictionary[World, dict[str, _Keys]] = weakref.WeakKeyDictionary()
+
+
+def _current_keys(world: World, table: str) -> _Keys | None:
+    """`table`'s keys if they are up to date (no rebuild)."""
+    found = _keys.get(world, {}).get(table)
+    return found if found is not None and found.version == world.version(table) else None
+
+
+def _table_keys(world: World, table: str) -> _Keys:
+    found = _current_keys(world, table)
+    if found is not None:
+        return found
+    rows, top, distinct, low, canonical = world.con.execute(
+        f"select count(*), coalesce(max(seq), 0), count(distinct seq), coalesce(min(seq), 1),"
+        f" coalesce(bool_and(id = ({NUMERIC_BASE[table]} + seq)::varchar), true) from {table}"
+    ).fetchone()
+    has_eid = "external_id" in world.columns(table)
+    keys = _Keys(world.version(table), rows == top == distinct and low == 1 and canonical, has_eid)
+    if keys.numeric and has_eid:
+        for eid, seq in world.rows(
+            f"select external_id, seq from {table} where external_id is not null order by seq"
+        ):
+            keys.seqs.setdefault(eid, []).append(seq)
+            keys.eids[seq] = eid
+    _keys.setdefault(world, {})[table] = keys
+    return keys
+
+
+def _keys_set(keys: _Keys | None, seq: int, eid: str | None) -> None:
+    """Record that row `seq` now has external id `eid` (None: none)."""
+    if keys is None or not keys.numeric or not keys.has_external_id:
+        return
+    old = keys.eids.get(seq)
+    if old == eid:
+        return
+    if old is not None:
+        keys.seqs[old].remove(seq)
+        if not keys.seqs[old]:
+            del keys.seqs[old]
+        del keys.eids[seq]
+    if eid is not None:
+        bisect.insort(keys.seqs.setdefault(eid, []), seq)
+        keys.eids[seq] = eid
+
+
+def _changed(world: World, table: str, appended: int | None = None) -> None:
+    """`world.appended(table, appended)` after an insert, else `world.updated(table)`, keeping the table's
+    keys current if they were (the caller has applied its change to them)."""
+    keys = _current_keys(world, table)
+    if appended is not None:
+        world.appended(table, appended)
+    else:
+        world.updated(table)
+    if keys is not None:
+        keys.version = world.version(table)
+
+
 def _seq_for(world: World, rtype: RecordType, key: str) -> int | None:
     if key.startswith("eid:"):
         if "externalId" not in rtype.fields:
             return None
+        keys = _table_keys(world, rtype.table)
+        if keys.numeric and keys.has_external_id:
+            seqs = keys.seqs.get(key[4:])
+            return seqs[0] if seqs else None
         found = world.scalar(f"select min(seq) from {rtype.table} where external_id = ?", [key[4:]])
         return int(found) if found is not None else None
     seq = numeric_seq(rtype.table, key)
@@ -776,10 +860,16 @@ async def get_record(request: Request, name: str, key: str):
 # -- record service: writes --------------------------------------------------------------------
 def _ref_id(world: World, spec: Field, name: str, value: Any) -> str:
     raw = value.get("id") if isinstance(value, dict) else value
+    target = spec.target or ""
+    keys = _table_keys(world, target)
     if isinstance(value, dict) and raw is None and value.get("externalId") is not None:
-        found = world.scalar(
-            f"select min(id) from {spec.target} where external_id = ?", [str(value["externalId"])]
-        )
+        if keys.numeric and keys.has_external_id:
+            seqs = keys.seqs.get(str(value["externalId"]))
+            found = min(str(numeric_id(target, seq)) for seq in seqs) if seqs else None
+        else:
+            found = world.scalar(
+                f"select min(id) from {target} where external_id = ?", [str(value["externalId"])]
+            )
         if found is None:
             raise _bad(
                 f"Invalid Field Value {value['externalId']} for the following field: {name}",
@@ -793,7 +883,12 @@ def _ref_id(world: World, spec: Field, name: str, value: Any) -> str:
             "USER_ERROR",
             name,
         )
-    if world.scalar(f"select count(*) from {spec.target} where id = ?", [str(raw)]) == 0:
+    if keys.numeric:
+        seq = numeric_seq(target, str(raw))
+        exists = seq is not None and seq <= world.max_seq(target) and str(numeric_id(target, seq)) == str(raw)
+    else:
+        exists = world.scalar(f"select count(*) from {target} where id = ?", [str(raw)]) != 0
+    if not exists:
         raise _bad(f"Invalid Field Value {raw} for the following field: {name}", "USER_ERROR", name)
     return str(raw)
 
@@ -934,11 +1029,13 @@ def _insert(world: World, rtype: RecordType, values: dict[str, Any], body: dict)
         row.setdefault("amount_remaining", row["total"])
         row["status"] = "paidInFull" if float(row["amount_remaining"]) <= 0 else "open"
     columns = world.columns(rtype.table)
+    keys = _current_keys(world, rtype.table)
     world.con.execute(
         f"insert into {rtype.table} ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})",
         [row.get(c) for c in columns],
     )
-    world.appended(rtype.table, seq)
+    _keys_set(keys, seq, row.get("external_id"))
+    _changed(world, rtype.table, appended=seq)
     return seq
 
 
@@ -946,6 +1043,8 @@ def _update(world: World, rtype: RecordType, seq: int, values: dict[str, Any]) -
     values = {**values, "updated_at": int(time.time())}
     sets = ", ".join(f"{c} = ?" for c in values)
     world.con.execute(f"update {rtype.table} set {sets} where seq = ?", [*values.values(), seq])
+    if "external_id" in values:
+        _keys_set(_current_keys(world, rtype.table), seq, values["external_id"])
     if rtype.table == "netsuite_invoices" and ("amount_remaining" in values or "total" in values):
         world.con.execute(
             "update netsuite_invoices set status = case when amount_remaining <= 0 then 'paidInFull'"
@@ -970,7 +1069,7 @@ def _apply_payment(world: World, seq: int, applies: list[dict]) -> None:
             " where id = ?",
             [share, share, now, item["invoice"]],
         )
-    world.changed("netsuite_invoices")
+    _changed(world, "netsuite_invoices")
 
 
 async def _write(request: Request, name: str, key: str | None) -> Response:
@@ -1028,7 +1127,7 @@ def _apply_write(
         if created and rtype.name == "customerPayment" and applies:
             _apply_payment(world, seq, applies)
         if not created:  # an insert told the world already (World.appended)
-            world.changed(rtype.table)
+            _changed(world, rtype.table)
         new_id = numeric_id(rtype.table, seq)
         headers["Location"] = f"{_origin(request)}{RECORD}/{name}/{new_id}"
     except VendorError as exc:
