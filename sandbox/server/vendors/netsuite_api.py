@@ -998,7 +998,8 @@ def _convert(world: World, rtype: RecordType, body: dict, strict: bool) -> tuple
     return values, applies
 
 
-def _insert(world: World, rtype: RecordType, values: dict[str, Any], body: dict) -> int:
+def _insert(world: World, rtype: RecordType, values: dict[str, Any], body: dict) -> tuple[int, Any]:
+    """Insert a record; (its seq, the amount stored for a customer payment, else None)."""
     missing = [f for f in rtype.required if body.get(f) in (None, "")]
     if missing:
         raise _bad(f"Please enter value(s) for: {', '.join(missing)}", "USER_ERROR", missing[0])
@@ -1030,13 +1031,15 @@ def _insert(world: World, rtype: RecordType, values: dict[str, Any], body: dict)
         row["status"] = "paidInFull" if float(row["amount_remaining"]) <= 0 else "open"
     columns = world.columns(rtype.table)
     keys = _current_keys(world, rtype.table)
-    world.con.execute(
-        f"insert into {rtype.table} ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})",
+    payment = rtype.table == "netsuite_customer_payments"
+    stored = world.con.execute(
+        f"insert into {rtype.table} ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})"
+        + (" returning amount" if payment else ""),
         [row.get(c) for c in columns],
-    )
+    ).fetchall()
     _keys_set(keys, seq, row.get("external_id"))
     _changed(world, rtype.table, appended=seq)
-    return seq
+    return seq, stored[0][0] if payment else None
 
 
 def _update(world: World, rtype: RecordType, seq: int, values: dict[str, Any]) -> None:
@@ -1053,9 +1056,9 @@ def _update(world: World, rtype: RecordType, seq: int, values: dict[str, Any]) -
         )
 
 
-def _apply_payment(world: World, seq: int, applies: list[dict]) -> None:
-    """Lower each applied invoice's amount remaining; paid in full at zero."""
-    amount = world.scalar("select amount from netsuite_customer_payments where seq = ?", [seq])
+def _apply_payment(world: World, amount: Any, applies: list[dict]) -> None:
+    """Lower each applied invoice's amount remaining by the payment's `amount` (as stored); paid in full
+    at zero."""
     left = float(amount)
     now = int(time.time())
     for item in applies:
@@ -1110,9 +1113,9 @@ def _apply_write(
             raise _bad("The request body must be a JSON object.", "INVALID_CONTENT")
         strict = request.headers.get("x-netsuite-propertynamevalidation", "").lower() == "error"
         values, applies = _convert(world, rtype, body, strict)
-        status, headers = 204, {}
+        status, headers, amount = 204, {}, None
         if request.method == "POST":
-            seq = _insert(world, rtype, values, body)
+            seq, amount = _insert(world, rtype, values, body)
             created = True
         else:
             seq = _seq_for(world, rtype, key or "")
@@ -1121,11 +1124,11 @@ def _apply_write(
                 raise _not_found(rtype, key or "")
             if created:
                 values["external_id"] = key[4:]
-                seq = _insert(world, rtype, values, {**body, "externalId": key[4:]})
+                seq, amount = _insert(world, rtype, values, {**body, "externalId": key[4:]})
             elif values:
                 _update(world, rtype, seq, values)
         if created and rtype.name == "customerPayment" and applies:
-            _apply_payment(world, seq, applies)
+            _apply_payment(world, amount, applies)
         if not created:  # an insert told the world already (World.appended)
             _changed(world, rtype.table)
         new_id = numeric_id(rtype.table, seq)
