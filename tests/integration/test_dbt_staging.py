@@ -66,13 +66,23 @@ def landed(copy_landed, tmp_path_factory) -> tuple[Path, dict[str, int]]:
     return landing.warehouse, counts
 
 
+_PARSED: list[Path] = []  # the partial_parse.msgpack of each build, latest last
+
+
 def _dbt_build(
     warehouse: Path, workdir: Path, command: str = "build"
 ) -> tuple[subprocess.CompletedProcess, list[dict], float]:
-    """`dbt build --select staging` (or `command`) on `warehouse`; the process, run results, wall time."""
+    """`dbt build --select staging` (or `command`) on `warehouse`; the process, run results, wall time.
+
+    A new `workdir` starts with the partial parse of the module's previous build (dbt's own state file,
+    discarded by dbt if the project or the vars differ), instead of parsing the whole project again."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REVSYNC_", "DBT_"))}
     env |= {"REVSYNC_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     target = workdir / "target"  # per test: parallel runs never share dbt's target/ or logs/
+    parsed = target / "partial_parse.msgpack"
+    if not parsed.exists() and _PARSED and _PARSED[-1].exists():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(_PARSED[-1], parsed)
     args = [
         command,
         "--select",
@@ -90,6 +100,8 @@ def _dbt_build(
         [DBT, *args], env=env, cwd=workdir, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S
     )
     elapsed = time.monotonic() - started
+    if parsed.exists():
+        _PARSED.append(parsed)
     results_file = target / "run_results.json"
     results = json.loads(results_file.read_text())["results"] if results_file.exists() else []
     return done, results, elapsed
