@@ -4,6 +4,7 @@ readers of the sandbox's write log and the warehouse's outbox."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -42,6 +43,27 @@ def extract(warehouse: Path, sandbox, batch_id: str) -> None:  # noqa: ANN001 - 
 
 def as_of_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def gated_copy(built: Path, folder: Path) -> Path:
+    """A copy of the built warehouse `built` in `folder`, after the three gate stages (docs in folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    warehouse = folder / "warehouse.duckdb"
+    shutil.copy(built, warehouse)
+    gate(warehouse, folder / "docs")
+    return warehouse
+
+
+def private_copy(warehouse: Path, world: Path, folder: Path) -> tuple[Path, Path]:
+    """(warehouse, world dir): copies in `folder` of a warehouse and of the world it was landed from, for a
+    test that pushes (the push writes to both)."""
+    copied = folder / "warehouse.duckdb"
+    shutil.copy(warehouse, copied)
+    target = folder / "world"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("world.duckdb", "ground_truth.jsonl"):
+        shutil.copy(world / name, target / name)
+    return copied, target
 
 
 def gate(warehouse: Path, docs: Path) -> None:

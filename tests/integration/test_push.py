@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +24,9 @@ from cycle import (
     duplicates,
     extract,
     gate,
+    gated_copy,
     outbox_states,
+    private_copy,
     push_all,
     query,
     successful,
@@ -44,23 +45,13 @@ REVSYNC = str(Path(sys.executable).with_name("revsync"))
 @pytest.fixture(scope="module")
 def gated(small_built, tmp_path_factory) -> Path:
     """The built small world's warehouse after the three gate stages: validated change sets to push."""
-    folder = tmp_path_factory.mktemp("push_gated")
-    warehouse = folder / "warehouse.duckdb"
-    shutil.copy(small_built.warehouse, warehouse)
-    gate(warehouse, folder / "docs")
-    return warehouse
+    return gated_copy(small_built.warehouse, tmp_path_factory.mktemp("push_gated"))
 
 
 @pytest.fixture
-def setup(gated, small_landed, copy_small_world, tmp_path):
+def setup(gated, small_landed, tmp_path):
     """(warehouse, world dir): private copies of the gated warehouse and of the world it was landed from."""
-    warehouse = tmp_path / "warehouse.duckdb"
-    shutil.copy(gated, warehouse)
-    world = tmp_path / "world"
-    world.mkdir()
-    for name in ("world.duckdb", "ground_truth.jsonl"):
-        shutil.copy(small_landed.world / name, world / name)
-    return warehouse, world
+    return private_copy(gated, small_landed.world, tmp_path)
 
 
 def _validated_counts(warehouse: Path) -> dict[str, int]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -27,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import AIRFLOW, airflow_env
-from cycle import duplicates, gate, outbox_states, query, successful, writes
+from cycle import duplicates, gated_copy, outbox_states, private_copy, query, successful, writes
 
 from revsync.orchestration.connections import sandbox_environment
 
@@ -39,11 +38,7 @@ LOGICAL_DATE = "2026-12-01T00:00:00+00:00"
 
 @pytest.fixture(scope="module")
 def gated(small_built, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("push_dags_gated")
-    warehouse = folder / "warehouse.duckdb"
-    shutil.copy(small_built.warehouse, warehouse)
-    gate(warehouse, folder / "docs")
-    return warehouse
+    return gated_copy(small_built.warehouse, tmp_path_factory.mktemp("push_dags_gated"))
 
 
 @pytest.fixture(scope="module")
@@ -116,12 +111,7 @@ class Run:
 
 @pytest.fixture
 def run(gated, home, small_landed, start_sandbox_factory, webhook, tmp_path):
-    warehouse = tmp_path / "warehouse.duckdb"
-    shutil.copy(gated, warehouse)
-    world = tmp_path / "world"
-    world.mkdir()
-    for name in ("world.duckdb", "ground_truth.jsonl"):
-        shutil.copy(small_landed.world / name, world / name)
+    warehouse, world = private_copy(gated, small_landed.world, tmp_path)
     with start_sandbox_factory(world) as sandbox:
         yield Run(home, warehouse, sandbox, webhook[0])
 

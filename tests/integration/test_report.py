@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cycle import gate, push_all, query
+from cycle import gated_copy, private_copy, push_all, query
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,13 +55,8 @@ def _console_errors(stderr: str) -> list[str]:
 @pytest.fixture(scope="module")
 def report(small_built, small_landed, start_sandbox_factory, tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("report")
-    warehouse = folder / "warehouse.duckdb"
-    shutil.copy(small_built.warehouse, warehouse)
-    gate(warehouse, folder / "quality")
-    world = folder / "world"
-    world.mkdir()
-    for name in ("world.duckdb", "ground_truth.jsonl"):
-        shutil.copy(small_landed.world / name, world / name)
+    gated = gated_copy(small_built.warehouse, folder / "gated")
+    warehouse, world = private_copy(gated, small_landed.world, folder)
     with start_sandbox_factory(world) as sandbox:
         push_all(warehouse, sandbox, "report")
     built = subprocess.run(
@@ -73,7 +68,7 @@ def report(small_built, small_landed, start_sandbox_factory, tmp_path_factory) -
             "--out",
             str(folder / "out"),
             "--quality-docs",
-            str(folder / "quality"),
+            str(folder / "gated" / "docs"),
         ],
         capture_output=True,
         text=True,
@@ -116,7 +111,7 @@ def test_the_report_renders_its_charts_and_queue_without_console_errors(chromium
     rows = html.split('<table id="exceptions">', 1)[1].split("</tbody>", 1)[0].count("<tr>") - 1
     assert rows == min(exceptions, 500) > 0
     assert "stripe: <code>cus_" in html and "netsuite: <code>" in html  # native ids for the drill-down
-    assert 'href="../quality/sync/index.html"' in html
+    assert 'href="../gated/docs/sync/index.html"' in html
 
     sla = json.loads(
         re.search(r'<script id="metrics" type="application/json">(.*?)</script>', html, re.S).group(1)
