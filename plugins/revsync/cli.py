@@ -47,8 +47,9 @@ def demo(
     typer.echo(
         "revsync demo: the full pipeline demo is NOT IMPLEMENTED YET "
         f"(asked for seed={seed}, scale={scale}, keep={keep}).\n"
-        "In place today: the project foundations; the vendor sandbox is being built "
-        "(`revsync sandbox --help` lists what it already offers).",
+        "Every stage runs today, one command each (README): `revsync sandbox generate` and `serve`, "
+        "`revsync extract --sandbox DIR`, `dbt build` (or the reconcile DAG), `revsync gate`, "
+        "`revsync push --sandbox DIR`, `revsync report`, `revsync status`.",
         err=True,
     )
     raise typer.Exit(code=1)
