@@ -67,7 +67,7 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)))
 
 
-def _seconds_until(value: str | None) -> float | None:
+def seconds_until(value: str | None) -> float | None:
     """A reset header as seconds from now: a delta in seconds, or a unix time when it is that large."""
     if value is None:
         return None
@@ -83,7 +83,7 @@ def _seconds_until(value: str | None) -> float | None:
 def _retry_after(response: httpx.Response) -> float | None:
     for name in RETRY_AFTER_HEADERS:
         if name in response.headers:
-            return _seconds_until(response.headers[name])
+            return seconds_until(response.headers[name])
     return None
 
 
@@ -142,7 +142,7 @@ def rate_budgets(headers: httpx.Headers) -> list[Budget]:
             window_s = interval_ms / 1000 if interval_ms else None
         reset = next((headers[name] for name in reset_headers if name in headers), None)
         limit = _int_header(headers, *limit_headers)
-        found.append(Budget(family, remaining, limit, window_s, _seconds_until(reset)))
+        found.append(Budget(family, remaining, limit, window_s, seconds_until(reset)))
     return found
 
 

@@ -10,20 +10,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from revsync.warehouse.state import state_engine, writer_lock
+from revsync.warehouse.state import state_engine, table_exists, writer_lock
 
 REVSYNC_DAG_PREFIXES = ("extract_", "reconcile", "push_", "replay_dead_letters")
-
-
-def _exists(connection: sa.Connection, schema: str, table: str) -> bool:
-    return bool(
-        connection.execute(
-            sa.text(
-                "select count(*) from information_schema.tables where table_schema = :s and table_name = :t"
-            ),
-            {"s": schema, "t": table},
-        ).scalar_one()
-    )
 
 
 def warehouse_status(warehouse: Path | str) -> dict[str, Any]:
@@ -32,7 +21,7 @@ def warehouse_status(warehouse: Path | str) -> dict[str, Any]:
     status: dict[str, Any] = {"warehouse": str(warehouse)}
     try:
         with writer_lock(warehouse), engine.connect() as con:
-            if _exists(con, "reconciliation", "mismatches"):
+            if table_exists(con, "reconciliation", "mismatches"):
                 rows = con.execute(
                     sa.text(
                         "select mismatch_type, count(*) from reconciliation.mismatches "
@@ -40,11 +29,11 @@ def warehouse_status(warehouse: Path | str) -> dict[str, Any]:
                     )
                 ).all()
                 status["mismatches"] = {t: int(n) for t, n in rows}
-            if _exists(con, "sync", "exceptions"):
+            if table_exists(con, "sync", "exceptions"):
                 status["exceptions"] = int(
                     con.execute(sa.text("select count(*) from sync.exceptions")).scalar_one()
                 )
-            if _exists(con, "revsync_state", "quality_results"):
+            if table_exists(con, "revsync_state", "quality_results"):
                 rows = con.execute(
                     sa.text(
                         "with latest as (select stage, max(validated_at) as at "
@@ -65,7 +54,7 @@ def warehouse_status(warehouse: Path | str) -> dict[str, Any]:
                     }
                     for stage, run, at, blocking, held in rows
                 }
-            if _exists(con, "revsync_state", "outbox"):
+            if table_exists(con, "revsync_state", "outbox"):
                 rows = con.execute(
                     sa.text(
                         "select target, state, count(*) from revsync_state.outbox group by 1, 2 order by 1, 2"

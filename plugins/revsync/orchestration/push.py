@@ -32,6 +32,7 @@ from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from revsync.connectors.http import seconds_until
 from revsync.orchestration.connections import conn_id, source_config
 from revsync.orchestration.extract import task_defaults
 from revsync.orchestration.reconcile import validated_uri
@@ -57,12 +58,7 @@ async def probe(client: httpx.AsyncClient, url: str) -> tuple[bool, str, float |
     except httpx.HTTPError as exc:
         return False, f"no answer ({exc.__class__.__name__})", None
     if response.status_code == 503:
-        wait = response.headers.get("retry-after")
-        try:
-            seconds = float(wait) if wait is not None else None
-        except ValueError:
-            seconds = None
-        return False, "in maintenance (503)", seconds
+        return False, "in maintenance (503)", seconds_until(response.headers.get("retry-after"))
     return True, f"answered {response.status_code}", None
 
 

@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from revsync.connectors.http import seconds_until
 from revsync.push.outbox import OUTBOX, Outcome, claim, rows, settle
 from revsync.push.targets import Target
 from revsync.warehouse.state import state_engine, writer_lock
@@ -249,7 +250,7 @@ class _Sender:
                     outcome.error = None
                     return outcome
                 message = f"HTTP {status}: {self.target.error_message(_body(response))}"
-                retry_after = _retry_after(response)
+                retry_after = seconds_until(response.headers.get("retry-after"))
                 if status == 429:
                     self.report.rate_limited += 1
                     wait = min(
@@ -294,16 +295,6 @@ def _body(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return response.text[:500]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None
 
 
 def deliver(

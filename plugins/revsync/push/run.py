@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from revsync.push.delivery import DeliveryReport, DeliverySettings, deliver
 from revsync.push.outbox import OUTBOX, SENDABLE, enqueue_relation, ensure_outbox, supersede
 from revsync.push.targets import Target
-from revsync.warehouse.state import VALIDATED_SCHEMA, state_engine, writer_lock
+from revsync.warehouse.state import VALIDATED_SCHEMA, state_engine, table_exists, writer_lock
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,7 @@ def validated_table(target: Target) -> str:
 
 def _validated(connection: sa.Connection, target: Target) -> str:
     """The validated change set as the outbox's columns (a subquery); raises NothingValidated."""
-    exists = connection.execute(
-        sa.text(
-            "select count(*) from information_schema.tables "
-            "where table_schema = :schema and table_name = :name"
-        ),
-        {"schema": VALIDATED_SCHEMA, "name": target.change_set},
-    ).scalar_one()
-    if not exists:
+    if not table_exists(connection, VALIDATED_SCHEMA, target.change_set):
         raise NothingValidated(
             f"{validated_table(target)} does not exist: nothing has passed the quality gate yet. Run the "
             "reconcile DAG (or `revsync gate`) first; the push only ever reads what the gate validated."

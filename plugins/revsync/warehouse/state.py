@@ -38,6 +38,15 @@ def state_engine(warehouse: Path | str) -> sa.Engine:
     return sa.create_engine(url, poolclass=sa.NullPool)
 
 
+def table_exists(connection: sa.Connection, schema: str, table: str) -> bool:
+    """Whether `schema.table` exists (information_schema: DuckDB and PostgreSQL alike)."""
+    found = connection.execute(
+        sa.text("select count(*) from information_schema.tables where table_schema = :s and table_name = :t"),
+        {"s": schema, "t": table},
+    ).scalar_one()
+    return bool(found)
+
+
 @contextmanager
 def writer_lock(warehouse: Path | str) -> Iterator[None]:
     """The DuckDB warehouse's writer lock for the block (PostgreSQL has transactions for writers)."""
