@@ -41,7 +41,7 @@ import httpx
 import sqlalchemy as sa
 
 from revsync.connectors.http import seconds_until
-from revsync.push.outbox import OUTBOX, Outcome, claim, rows, settle
+from revsync.push.outbox import OUTBOX, SENDABLE, Outcome, claim, rows, settle
 from revsync.push.targets import Target
 from revsync.warehouse.state import state_engine, writer_lock
 
@@ -109,17 +109,18 @@ class DeliveryReport:
         }
 
 
+_SENDABLE = ", ".join(f"'{state}'" for state in SENDABLE)  # pending, failed, replayed
 ELIGIBLE = f"""
-o.target = :target and o.state in ('pending', 'failed', 'replayed') and o.errors < :max_errors
+o.target = :target and o.state in ({_SENDABLE}) and o.errors < :max_errors
 and (o.depends_on_idempotency_key is null or exists (
     select 1 from {OUTBOX} as d where d.idempotency_key = o.depends_on_idempotency_key
     and d.state = 'acknowledged'))
 and not exists (
     select 1 from {OUTBOX} as p where p.target = o.target and p.customer_key = o.customer_key
-    and p.sequence < o.sequence and p.state in ('pending', 'failed', 'replayed', 'sent'))
+    and p.sequence < o.sequence and p.state in ({_SENDABLE}, 'sent'))
 """
 HELD = f"""
-target = :target and state in ('pending', 'failed', 'replayed') and depends_on_idempotency_key is not null
+target = :target and state in ({_SENDABLE}) and depends_on_idempotency_key is not null
 and not exists (select 1 from {OUTBOX} as d where d.idempotency_key = {OUTBOX}.depends_on_idempotency_key
     and d.state = 'acknowledged')
 """
