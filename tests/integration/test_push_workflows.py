@@ -140,17 +140,18 @@ def story(copy_small_world, start_sandbox_factory, tmp_path_factory):
         yield run
 
 
+def _truth(story: Story, mismatch_type: str) -> list[dict]:
+    """The sandbox's ground truth: the downstream effects the simulated integrations lost."""
+    lines = (story.sandbox.world_dir / "ground_truth.jsonl").read_text().splitlines()
+    return [t for t in map(json.loads, filter(str.strip, lines)) if t["mismatch_type"] == mismatch_type]
+
+
 def _expected_tier(story: Story, organization_id: str | int) -> str:
     """The tier the integration failed to set, as the sandbox's ground truth records it."""
-    truth = [
-        json.loads(line)
-        for line in (story.sandbox.world_dir / "ground_truth.jsonl").read_text().splitlines()
-        if line.strip()
-    ]
     lost = [
         t["details"]["expected"]
-        for t in truth
-        if t["mismatch_type"] == "entitlement_tier_mismatch" and t["anchor_id"] == str(organization_id)
+        for t in _truth(story, "entitlement_tier_mismatch")
+        if t["anchor_id"] == str(organization_id)
     ]
     assert lost, f"no lost tier recorded for organization {organization_id}"
     return lost[-1]
@@ -258,14 +259,23 @@ def test_5_cancellation_closes_the_erp_order_and_removes_the_paid_tier(story):
 
 def test_6_refund_becomes_a_credit_memo_in_the_erp(story):
     ids = story.hit["refund"]["ids"]
-    (note_id,) = query(
+    # the customer may hold older credit notes; the refund event's is the one the integration lost
+    (note_id,) = [
+        t["anchor_id"]
+        for t in _truth(story, "credit_note_missing_in_erp")
+        if t["customer_ref"] == story.hit["refund"]["customer"]
+        and t["event_kind"] == "refund"
+        and t["origin"] == "advance"
+    ]
+    assert query(
         story.warehouse,
-        "select credit_note_id from staging.stg_stripe__credit_notes where customer_id = ?",
-        [ids["stripe"]],
-    )[-1:]
-    memo = story.netsuite("creditMemo", f"eid:{note_id[0]}")
+        "select credit_note_id from staging.stg_stripe__credit_notes "
+        "where customer_id = ? and credit_note_id = ?",
+        [ids["stripe"], note_id],
+    ), "the refund's credit note was not extracted"
+    memo = story.netsuite("creditMemo", f"eid:{note_id}")
     assert memo is not None
-    assert story.pushed("netsuite", note_id[0]) == [("creditMemo", "create", "credit_note_missing_in_erp")]
+    assert story.pushed("netsuite", note_id) == [("creditMemo", "create", "credit_note_missing_in_erp")]
 
 
 def test_7_amount_mismatches_and_duplicate_erp_customers_are_exceptions_not_fixes(story):
