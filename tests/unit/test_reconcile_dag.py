@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from airflow.sdk import AssetAny
+from airflow.sdk import AssetAll, AssetAny
 
 from revsync.orchestration.extract import enabled_sources
 from revsync.orchestration.reconcile import BUILT_TYPES, build_reconcile_dag, plan, run_as_of, validated_uri
@@ -175,3 +175,31 @@ def test_each_gate_stage_follows_its_schemas_models_and_the_stage_before(manifes
         validated_uri("entitlement_changes"),
     }
     assert not any(dag.get_task(f"gate_{s}").outlets for s in ("staging", "canonical", "sync"))
+
+
+def test_the_layer_grain_builds_each_schema_in_one_task_in_dependency_order(manifest, monkeypatch):
+    monkeypatch.setenv("REVSYNC_RECONCILE_GRAIN", "layer")
+    dag = build_reconcile_dag(manifest, sources=enabled_sources({}))
+    tasks = plan(manifest, "layer")
+    assert [t.task_id for t in tasks] == ["staging", "intermediate", "canonical", "reconciliation", "sync"]
+    built = _built(manifest)
+    assert sorted(uid for t in tasks for uid in t.nodes) == sorted(built)
+    assert all(built[uid]["schema"] == t.task_id for t in tasks for uid in t.nodes)
+    tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
+    assert sum(t.tests for t in tasks) == len(tests) + len(manifest.get("unit_tests", {}))
+    assert dag.get_task("gate_canonical").upstream_task_ids == {"canonical", "gate_staging"}
+    assert "intermediate" in dag.get_task("reconciliation").upstream_task_ids
+    assert "reconciliation" in dag.get_task("sync").upstream_task_ids
+    monkeypatch.setenv("REVSYNC_RECONCILE_GRAIN", "per-row")
+    with pytest.raises(ValueError, match="model or layer"):
+        build_reconcile_dag(manifest, sources=enabled_sources({}))
+
+
+def test_reconcile_can_wait_for_every_source(manifest, monkeypatch):
+    monkeypatch.setenv("REVSYNC_RECONCILE_ON", "all")
+    dag = build_reconcile_dag(manifest, sources=["stripe", "zendesk"])
+    assert isinstance(dag.schedule, AssetAll)
+    assert sorted(a.uri for a in dag.schedule.objects) == ["revsync://raw/stripe", "revsync://raw/zendesk"]
+    monkeypatch.setenv("REVSYNC_RECONCILE_ON", "some")
+    with pytest.raises(ValueError, match="any or all"):
+        build_reconcile_dag(manifest, sources=["stripe"])

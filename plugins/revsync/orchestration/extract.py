@@ -134,6 +134,13 @@ def _safe(batch_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in batch_id)
 
 
+def extract_schedule(environ: dict[str, str] | None = None) -> str | None:
+    """`REVSYNC_EXTRACT_SCHEDULE` (a cron expression or preset; `none`: only triggered runs), else every
+    15 minutes."""
+    value = (os.environ if environ is None else environ).get("REVSYNC_EXTRACT_SCHEDULE", DEFAULT_SCHEDULE)
+    return None if value.strip().lower() in ("none", "manual", "") else value.strip()
+
+
 def task_defaults() -> dict[str, Any]:
     """Every revsync DAG's task defaults: REVSYNC_TASK_RETRIES retries (3) with exponential backoff, and
     the failure alert (revsync.observability.alerts: a webhook in the `revsync_alerts` connection)."""
@@ -158,7 +165,7 @@ def build_extract_dag(source: str, schedule: str | None = None):
     asset = Asset(asset_uri(source), extra={"source": source})
     with DAG(
         dag_id=f"extract_{source}",
-        schedule=schedule or os.environ.get("REVSYNC_EXTRACT_SCHEDULE", DEFAULT_SCHEDULE),
+        schedule=schedule or extract_schedule(),
         start_date=datetime(2026, 1, 1),
         catchup=False,
         max_active_runs=1,

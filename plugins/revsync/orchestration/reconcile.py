@@ -1,10 +1,12 @@
 """The `reconcile` DAG: the dbt project as Airflow tasks, scheduled on the sources' raw Assets.
 
-Any enabled source's `revsync://raw/<source>` Asset (emitted by its extract DAG) triggers a run. The tasks
+Any enabled source's `revsync://raw/<source>` Asset (emitted by its extract DAG) triggers a run, or with
+`REVSYNC_RECONCILE_ON=all` every source's (one run per round of extracts). The tasks
 come from dbt's `manifest.json`, nothing per model is written here: one task per model (or seed or
 snapshot) running `dbt build --select <model>`, i.e. the model and its tests, with the dependencies of
 dbt's graph; the staging views of one source (`models/staging/<source>/`) share a task, because a view
-builds in milliseconds while each dbt invocation costs about 5 s and the tasks run one at a time. A
+builds in milliseconds while each dbt invocation costs about 5 s and the tasks run one at a time
+(`REVSYNC_RECONCILE_GRAIN=layer` goes further: one task per schema, what the demo uses). A
 failed task can be cleared and rerun from the UI on its own; its successful neighbours are not rebuilt.
 When every task succeeded, `publish` swaps in the analysts' read-only snapshot (`reporting.duckdb`,
 revsync.warehouse.reporting) and emits `revsync://warehouse/reconciled`.
@@ -52,6 +54,7 @@ RECONCILED_URI = "revsync://warehouse/reconciled"
 GATE_STAGES = ("staging", "canonical", "sync")
 VALIDATED_CHANGE_SETS = ("erp_changes", "entitlement_changes")
 BUILT_TYPES = ("model", "seed", "snapshot")
+GRAINS = ("model", "layer")
 ROOT = Path(__file__).resolve().parents[3]
 LOCK_WAIT_S = float(os.environ.get("REVSYNC_DBT_LOCK_WAIT_S", "3600"))
 
@@ -93,16 +96,31 @@ class DbtTask:
     tests: int = 0
 
 
-def task_id_of(node: dict[str, Any]) -> str:
-    """`staging_<source>` for the staging views of `models/staging/<source>/`, else the node's name."""
+def reconcile_grain(environ: dict[str, str] | None = None) -> str:
+    """`REVSYNC_RECONCILE_GRAIN`: `model` (the default: a task per model, each rerunnable alone) or `layer`
+    (a task per schema: staging, intermediate, canonical, reconciliation, sync). Each task pays a dbt
+    start-up (~5 s), so on small data the layer grain finishes a run several times sooner."""
+    grain = (
+        (os.environ if environ is None else environ).get("REVSYNC_RECONCILE_GRAIN", "model").strip().lower()
+    )
+    if grain not in GRAINS:
+        raise ValueError(f"REVSYNC_RECONCILE_GRAIN={grain!r}: use {' or '.join(GRAINS)}")
+    return grain
+
+
+def task_id_of(node: dict[str, Any], grain: str = "model") -> str:
+    """At the model grain `staging_<source>` for the staging views of `models/staging/<source>/`, else
+    the node's name; at the layer grain the node's schema."""
+    if grain == "layer":
+        return node["schema"]
     fqn = node["fqn"]
     if len(fqn) >= 4 and fqn[1] == "staging" and node["config"].get("materialized") == "view":
         return f"staging_{fqn[2]}"
     return node["name"]
 
 
-def plan(manifest: dict[str, Any]) -> list[DbtTask]:
-    """The tasks for `manifest`, upstream first (ties by task id).
+def plan(manifest: dict[str, Any], grain: str = "model") -> list[DbtTask]:
+    """The tasks for `manifest` at `grain` (see reconcile_grain), upstream first (ties by task id).
 
     A test runs in the task of its models under `--indirect-selection cautious`; a test spanning tasks
     or touching a source is selected by name in the latest of those tasks, which then waits for all."""
@@ -112,7 +130,7 @@ def plan(manifest: dict[str, Any]) -> list[DbtTask]:
         for uid, n in nodes.items()
         if n["resource_type"] in BUILT_TYPES and n["config"].get("materialized") != "ephemeral"
     }
-    owner = {uid: task_id_of(n) for uid, n in built.items()}
+    owner = {uid: task_id_of(n, grain) for uid, n in built.items()}
 
     def parents(uid: str) -> set[str]:  # built parents and sources, looking through ephemeral models
         found: set[str] = set()
@@ -287,18 +305,30 @@ def run_as_of(params: dict[str, Any], run_after: datetime | None) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def reconcile_schedule(sources: list[str], environ: dict[str, str] | None = None):  # noqa: ANN201
+    """The sources' raw Assets, any of them (`REVSYNC_RECONCILE_ON=any`, the default: a source's new data
+    reconciles at once) or all of them (`all`: one run once every source landed since the last run, a
+    consistent cut across systems when the extracts run together)."""
+    from airflow.sdk import Asset, AssetAll, AssetAny
+
+    mode = (os.environ if environ is None else environ).get("REVSYNC_RECONCILE_ON", "any").strip().lower()
+    if mode not in ("any", "all"):
+        raise ValueError(f"REVSYNC_RECONCILE_ON={mode!r}: use any or all")
+    return (AssetAll if mode == "all" else AssetAny)(*(Asset(asset_uri(source)) for source in sources))
+
+
 def build_reconcile_dag(manifest: dict[str, Any] | None = None, sources: list[str] | None = None):
     """The `reconcile` DAG for `manifest` (default: the published one) and the enabled sources."""
-    from airflow.sdk import DAG, Asset, AssetAny, Param, get_current_context, task
+    from airflow.sdk import DAG, Asset, Param, get_current_context, task
 
     manifest = load_manifest() if manifest is None else manifest
-    tasks = plan(manifest)
+    tasks = plan(manifest, reconcile_grain())
     validated = [Asset(validated_uri(name)) for name in VALIDATED_CHANGE_SETS]
     sources = enabled_sources() if sources is None else sources
     reconciled = Asset(RECONCILED_URI)
     with DAG(
         dag_id=DAG_ID,
-        schedule=AssetAny(*(Asset(asset_uri(source)) for source in sources)),
+        schedule=reconcile_schedule(sources),
         start_date=datetime(2026, 1, 1),
         catchup=False,
         max_active_runs=1,
