@@ -83,7 +83,7 @@ browser:
 	{ $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y --no-install-recommends chromium >/dev/null; } || \
 	{ echo "browser: could not install chromium; install it, or set REVSYNC_TEST_CHROMIUM"; exit 1; }
 
-demo: $(STAMP)
+demo: $(STAMP) $(MANIFEST)
 	$(VENV)/bin/revsync demo $(strip $(DEMO_ARGS))
 
 lint: $(STAMP)

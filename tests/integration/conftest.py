@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -29,12 +28,11 @@ import pytest
 
 from revsync.connectors.load import load_source
 from revsync.connectors.registry import CONNECTORS
-from sandbox.server.runner import ENDPOINTS_FILE, read_endpoints
+from sandbox.server.background import serve_in_background
 from sandbox.world.generator import generate
 
 SMALL_CUSTOMERS = 1000
 SEED = 7
-START_TIMEOUT_S = 60
 DBT = str(Path(sys.executable).with_name("dbt"))
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT_TIMEOUT_S = 900
@@ -65,38 +63,8 @@ class Sandbox:
 @contextmanager
 def start_sandbox(world_dir: Path, faults: str = "none") -> Iterator[Sandbox]:
     """Serve `world_dir` from a `python -m sandbox serve` subprocess on free ports until the block ends."""
-    (world_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
-    log = (world_dir / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "serve", str(world_dir), "--port-base", "0", "--faults", faults],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not (world_dir / ENDPOINTS_FILE).exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"sandbox did not start: {(world_dir / 'serve.log').read_text()}")
-            time.sleep(0.05)
-        endpoints = read_endpoints(world_dir)
-        for info in endpoints["vendors"].values():  # the file is written just before the servers listen
-            while True:
-                try:
-                    httpx.get(f"{info['base_url']}/__sandbox__/health", timeout=2)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
+    with serve_in_background(world_dir, 0, faults) as (endpoints, process):
         yield Sandbox(world_dir, endpoints, process)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -77,7 +77,7 @@ def bar_chart(
     )
 
 
-def _duration(seconds: float | None) -> str:
+def human_duration(seconds: float | None) -> str:
     if seconds is None:
         return "n/a"
     seconds = float(seconds)
@@ -93,7 +93,7 @@ def _kpis(sla: dict[str, Any]) -> str:
         items.append(
             (
                 f"change → {target} ack, p50 / p95",
-                f"{_duration(values['p50_s'])} / {_duration(values['p95_s'])}",
+                f"{human_duration(values['p50_s'])} / {human_duration(values['p95_s'])}",
             )
         )
     for key, label in (
@@ -101,7 +101,7 @@ def _kpis(sla: dict[str, Any]) -> str:
         ("invoice_to_erp", "invoice → ERP, p95"),
     ):
         value = sla.get(key)
-        items.append((label, _duration(value["p95_s"]) if value else "n/a"))
+        items.append((label, human_duration(value["p95_s"]) if value else "n/a"))
     age = sla.get("open_mismatch_age_days_max")
     items.append(("oldest open exception", f"{age:.1f} days" if age is not None else "n/a"))
     share = sla.get("manual_intervention_share")
