@@ -47,7 +47,9 @@ def demo(
         ".revsync"
     ),
     airflow_port: Annotated[int, typer.Option(help="The Airflow api-server's port (UI and API).")] = 8080,
-    sandbox_port_base: Annotated[int, typer.Option(help="First of the sandbox's six vendor ports.")] = 12111,
+    sandbox_port_base: Annotated[
+        int, typer.Option(help="First of the sandbox's six vendor ports (0: any free).")
+    ] = 12111,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 900,
 ) -> None:
     """Run the whole pipeline in a real Airflow 3 on a generated sandbox world, then print a summary.

@@ -215,10 +215,11 @@ def run_demo(options: DemoOptions, progress: Callable[[str], None] = print) -> D
     t0 = time.monotonic()
     signal.signal(signal.SIGTERM, _interrupted)
     home = options.home.absolute()
-    ports = {"Airflow api-server": options.airflow_port}
-    ports |= {f"sandbox vendor {n + 1}": options.sandbox_port_base + n for n in range(SANDBOX_VENDORS)}
-    require_free(ports, "Stop what holds it, or pick other ports: --airflow-port / --sandbox-port-base.")
     customers = parse_scale(options.scale)
+    ports = {"Airflow api-server": options.airflow_port}
+    if options.sandbox_port_base:  # 0: the sandbox picks free ports
+        ports |= {f"sandbox vendor {n + 1}": options.sandbox_port_base + n for n in range(SANDBOX_VENDORS)}
+    require_free(ports, "Stop what holds it, or pick other ports: --airflow-port / --sandbox-port-base.")
     _fresh_home(home)
     os.environ["REVSYNC_HOME"] = str(home)  # the manifest and dbt's work folder of this process
     if not manifest_path().exists():
@@ -227,7 +228,8 @@ def run_demo(options: DemoOptions, progress: Callable[[str], None] = print) -> D
     progress(f"sandbox: generating a world of {customers:,} customers (seed {options.seed})")
     generate(home / "world", customers, options.seed)
     with serve_in_background(home / "world", options.sandbox_port_base) as (endpoints, _):
-        progress(f"sandbox: serving {', '.join(endpoints['vendors'])} from port {options.sandbox_port_base}")
+        served = ", ".join(f"{v} {i['base_url']}" for v, i in endpoints["vendors"].items())
+        progress(f"sandbox: serving {served}")
         warehouse = home / "warehouse.duckdb"
         stack = AirflowStack(
             home / "airflow",
