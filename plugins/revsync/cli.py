@@ -6,7 +6,9 @@ exposes as `app`, mounted when that module exists.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import json
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated
@@ -51,6 +53,22 @@ def demo(
         int, typer.Option(help="First of the sandbox's six vendor ports (0: any free).")
     ] = 12111,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 900,
+    executor: Annotated[
+        str,
+        typer.Option(help="LocalExecutor (embedded) or CeleryExecutor (with --metadata-url, --broker-url)."),
+    ] = "LocalExecutor",
+    metadata_url: Annotated[
+        str | None,
+        typer.Option(help="Airflow's metadata database (SQLAlchemy URL); default SQLite in --home."),
+    ] = None,
+    broker_url: Annotated[
+        str | None, typer.Option(help="Celery broker, e.g. redis://127.0.0.1:6379/0.")
+    ] = None,
+    celery_workers: Annotated[int, typer.Option(help="Celery worker processes to start.")] = 2,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds of extract -> reconcile -> gate -> push.")] = 2,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the summary's figures to this JSON file.")
+    ] = None,
 ) -> None:
     """Run the whole pipeline in a real Airflow 3 on a generated sandbox world, then print a summary.
 
@@ -61,15 +79,35 @@ def demo(
     from revsync.orchestration.stack import StackError
     from sandbox.server.background import SandboxFailed
 
-    options = DemoOptions(seed, scale, keep, home, airflow_port, sandbox_port_base, timeout_s=timeout)
+    if executor not in ("LocalExecutor", "CeleryExecutor"):
+        raise typer.BadParameter("use LocalExecutor or CeleryExecutor", param_hint="--executor")
+    celery = executor == "CeleryExecutor"
+    if celery and not (metadata_url and broker_url):
+        raise typer.BadParameter("CeleryExecutor needs --metadata-url (PostgreSQL) and --broker-url (Redis)")
+    options = DemoOptions(
+        seed,
+        scale,
+        keep,
+        home,
+        airflow_port,
+        sandbox_port_base,
+        timeout_s=timeout,
+        rounds=rounds,
+        executor=executor,
+        metadata_url=metadata_url,
+        broker_url=broker_url,
+        celery_workers=celery_workers if celery else 0,
+    )
     try:
-        run_demo(options, progress=typer.echo)
+        result = run_demo(options, progress=typer.echo)
     except (DemoFailed, StackError, SandboxFailed, ValueError) as exc:
         typer.echo(f"revsync demo failed: {exc}", err=True)
         raise typer.Exit(code=1) from None
     except KeyboardInterrupt:
         typer.echo("revsync demo: interrupted; what it started is stopped", err=True)
         raise typer.Exit(code=130) from None
+    if json_out is not None:
+        json_out.write_text(json.dumps(dataclasses.asdict(result), indent=2, default=str))
 
 
 app.command()(extract_cli.extract)

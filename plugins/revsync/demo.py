@@ -63,6 +63,12 @@ class DemoOptions:
     sandbox_port_base: int = 12111
     report_dir: Path = Path("build/report")
     timeout_s: float = 900.0
+    rounds: int = 2
+    # the distributed variant (tests/services): CeleryExecutor, metadata in PostgreSQL, Redis broker
+    executor: str = "LocalExecutor"
+    metadata_url: str | None = None
+    broker_url: str | None = None
+    celery_workers: int = 0
 
 
 @dataclass
@@ -234,6 +240,10 @@ def run_demo(options: DemoOptions, progress: Callable[[str], None] = print) -> D
         stack = AirflowStack(
             home / "airflow",
             port=options.airflow_port,
+            executor=options.executor,
+            sql_alchemy_conn=options.metadata_url,
+            broker_url=options.broker_url,
+            celery_workers=options.celery_workers,
             env={
                 "REVSYNC_HOME": str(home),
                 "REVSYNC_WAREHOUSE": str(warehouse),
@@ -258,7 +268,7 @@ def run_demo(options: DemoOptions, progress: Callable[[str], None] = print) -> D
             watcher = Watcher(client, stack, progress, t0)
             deadline = t0 + options.timeout_s
             rounds = []
-            for n in (1, 2):
+            for n in range(1, options.rounds + 1):
                 watcher.say(f"round {n}: extract -> reconcile -> gate -> push")
                 rounds.append(run_round(watcher, extract_dags, home, deadline))
             status = warehouse_status(warehouse)

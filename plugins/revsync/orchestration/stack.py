@@ -112,7 +112,6 @@ class AirflowStack:
             stack["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = self.sql_alchemy_conn
         if self.executor == "CeleryExecutor":
             stack["AIRFLOW__CELERY__BROKER_URL"] = self.broker_url or "redis://127.0.0.1:6379/0"
-            stack["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + (self.sql_alchemy_conn or "")
             stack["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(max(2, self.parallelism // 2))
         return {**base, **self.env, **stack}
 
@@ -207,11 +206,19 @@ class AirflowStack:
                 status = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
             except (httpx.TransportError, ValueError):
                 status = {}
-            if status and all((status.get(part) or {}).get("status") == "healthy" for part in wanted):
-                progress(f"airflow: api-server, scheduler, dag-processor and triggerer healthy at {self.url}")
+            healthy = bool(status) and all((status.get(p) or {}).get("status") == "healthy" for p in wanted)
+            if healthy and all(self._worker_ready(w) for w in self.components() if w.startswith("celery")):
+                workers = f" and {self.celery_workers} Celery workers" if self.celery_workers else ""
+                progress(
+                    f"airflow: api-server, scheduler, dag-processor, triggerer{workers} up at {self.url}"
+                )
                 return
             time.sleep(1)
         raise StackError(f"Airflow did not become healthy in {timeout:.0f}s: {status}; logs in {self.logs}")
+
+    def _worker_ready(self, component: str) -> bool:
+        """A Celery worker logs `<name> ready.` once it consumes its queue."""
+        return " ready." in (self.logs / f"{component}.log").read_text(errors="replace")
 
     def stop(self) -> None:
         for process in self._processes.values():
