@@ -7,16 +7,18 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 import duckdb
 
 log = logging.getLogger(__name__)
 
 LOCK_POLL_S = 0.2
+LOCK_CONFLICT_WAIT_S = 60.0
+T = TypeVar("T")
 
 
 # DuckDB's default limit is 80 % of RAM; a writer sharing the machine with Airflow, the sandbox and
@@ -28,10 +30,30 @@ class WarehouseBusy(TimeoutError):
     pass
 
 
+def is_lock_conflict(error: BaseException) -> bool:
+    """DuckDB's refusal to open a file another process still has open."""
+    return isinstance(error, duckdb.IOException) and "Could not set lock" in str(error)
+
+
+def retry_lock_conflict(open_file: Callable[[], T], wait_s: float = LOCK_CONFLICT_WAIT_S) -> T:
+    """`open_file()`, retried while DuckDB reports a conflicting lock. Writers take the advisory lock
+    first, but a process that just released it may still be closing the file (a connection object not
+    yet collected): that is worth a short wait, not a failed task."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return open_file()
+        except Exception as exc:
+            if not is_lock_conflict(exc) or time.monotonic() > deadline:
+                raise
+            log.info("the warehouse file is still held by another process; retrying: %s", exc)
+            time.sleep(0.25)
+
+
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with revsync's memory limit (spilling next to the file beyond it)."""
     target = Path(path)
-    con = duckdb.connect(str(target), read_only=read_only)
+    con = retry_lock_conflict(lambda: duckdb.connect(str(target), read_only=read_only))
     con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
     con.execute(f"set temp_directory = '{target.with_name(target.name + '.tmp')}'")
     con.execute("set preserve_insertion_order = false")

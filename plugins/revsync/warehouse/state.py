@@ -11,7 +11,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from revsync.warehouse.connect import MEMORY_LIMIT, warehouse_lock
+from revsync.warehouse.connect import MEMORY_LIMIT, retry_lock_conflict, warehouse_lock
 
 # where the gate publishes what passed: the only tables the push reads
 VALIDATED_SCHEMA = "validated"
@@ -34,7 +34,13 @@ def state_engine(warehouse: Path | str) -> sa.Engine:
     url = connection_url(warehouse)
     if url.startswith("duckdb"):
         config = {"memory_limit": MEMORY_LIMIT}
-        return sa.create_engine(url, connect_args={"config": config}, poolclass=sa.NullPool)
+        engine = sa.create_engine(url, connect_args={"config": config}, poolclass=sa.NullPool)
+
+        @sa.event.listens_for(engine, "do_connect")
+        def _wait_out_a_closing_holder(dialect, record, cargs, cparams):  # noqa: ANN001, ANN202
+            return retry_lock_conflict(lambda: dialect.connect(*cargs, **cparams))
+
+        return engine
     return sa.create_engine(url, poolclass=sa.NullPool)
 
 
