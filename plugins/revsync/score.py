@@ -73,8 +73,13 @@ def _find_table(con, name: str) -> str | None:
     return f'"{row[0]}"."{name}"' if row else None
 
 
-def found_keys(warehouse: Path) -> tuple[str, set[Key], datetime | None]:
-    """(table read, the mismatches found, the latest detected_at) from the warehouse, read-only."""
+def found_keys(warehouse: Path | str) -> tuple[str, set[Key], datetime | None]:
+    """(table read, the mismatches found, the latest detected_at) from the warehouse, read-only: a DuckDB
+    file, or a PostgreSQL database given as a SQLAlchemy URL (`dbt build --target postgres`)."""
+    from revsync.warehouse.state import is_postgres
+
+    if is_postgres(warehouse):
+        return _found_keys_postgres(str(warehouse))
     import duckdb
 
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -93,7 +98,47 @@ def found_keys(warehouse: Path) -> tuple[str, set[Key], datetime | None]:
     raise LookupError(f"{warehouse}: no {' or '.join(TABLES)} table; run `dbt build` first")
 
 
-def score(truth_path: Path, warehouse: Path, as_of: datetime | None = None) -> Score:
+def _found_keys_postgres(url: str) -> tuple[str, set[Key], datetime | None]:
+    """found_keys on PostgreSQL: the same tables and columns, read through SQLAlchemy."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as con:
+            for name in TABLES:
+                schema = con.execute(
+                    sa.text(
+                        "select table_schema from information_schema.tables where table_name = :name"
+                        " order by table_schema limit 1"
+                    ),
+                    {"name": name},
+                ).scalar()
+                if schema is None:
+                    continue
+                table = f'"{schema}"."{name}"'
+                columns = set(
+                    con.execute(
+                        sa.text(
+                            "select column_name from information_schema.columns"
+                            " where table_schema = :schema and table_name = :name"
+                        ),
+                        {"schema": schema, "name": name},
+                    ).scalars()
+                )
+                times = [c for c in ("detected_at", "last_detected_at", "first_detected_at") if c in columns]
+                rows = con.execute(
+                    sa.text(f"select mismatch_type, anchor_system, anchor_id from {table}")
+                ).all()
+                latest = (
+                    con.execute(sa.text(f"select max({times[0]}) from {table}")).scalar() if times else None
+                )
+                return table, {(t, s, str(a)) for t, s, a in rows}, latest
+    finally:
+        engine.dispose()
+    raise LookupError(f"{sa.make_url(url).database}: no {' or '.join(TABLES)} table; run `dbt build` first")
+
+
+def score(truth_path: Path, warehouse: Path | str, as_of: datetime | None = None) -> Score:
     """Precision and recall per mismatch type. `as_of` defaults to the table's latest detected_at
     (the time the rules evaluated at), else now."""
     table, found, latest = found_keys(warehouse)
