@@ -246,9 +246,13 @@ def verify(
 def score(
     truth: Annotated[Path, typer.Option(help="The world's ground_truth.jsonl.")] = DEFAULT_WORLD
     / "ground_truth.jsonl",
-    warehouse: Annotated[Path, typer.Option(help="The DuckDB warehouse dbt built.")] = Path(
-        ".revsync/warehouse.duckdb"
-    ),
+    warehouse: Annotated[
+        str,
+        typer.Option(
+            help="The DuckDB warehouse file dbt built, or the SQLAlchemy URL of a PostgreSQL warehouse "
+            "(dbt --target postgres)."
+        ),
+    ] = ".revsync/warehouse.duckdb",
     as_of: Annotated[
         str | None,
         typer.Option(help="ISO 8601 UTC time to score at; default: the mismatches' detected_at."),
@@ -266,10 +270,11 @@ def score(
 
     from revsync.score import format_score
     from revsync.score import score as score_warehouse
+    from revsync.warehouse.state import is_postgres
 
     if not truth.exists():
         _fail(f"no ground truth at {truth}")
-    if not warehouse.exists():
+    if not is_postgres(warehouse) and not Path(warehouse).exists():
         _fail(f"no warehouse at {warehouse}")
     when = None
     if as_of is not None:
@@ -278,7 +283,7 @@ def score(
         except ValueError:
             _fail(f"--as-of {as_of!r}: not an ISO 8601 time")
     try:
-        result = score_warehouse(truth, warehouse, when)
+        result = score_warehouse(truth, warehouse if is_postgres(warehouse) else Path(warehouse), when)
     except (LookupError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(format_score(result))
