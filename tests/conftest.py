@@ -8,7 +8,14 @@ on skipped service tests. `.ci/run` also greps the skip summary for that phrase.
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -19,6 +26,10 @@ DEFAULT_POSTGRES_DSNS = (
 )
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 PROBE_TIMEOUT_S = 3
+REVSYNC = str(Path(sys.executable).with_name("revsync"))
+DEMO_SEED = 7
+DEMO_SCALE = "300"  # customers: the demo's fixed costs dominate; a smaller world keeps the test shorter
+DEMO_TIMEOUT_S = 1200
 
 
 def _in_ci() -> bool:
@@ -106,6 +117,55 @@ def chromium() -> str:
             "Run `make browser` (Debian's chromium) or set REVSYNC_TEST_CHROMIUM.",
         )
     return found
+
+
+@dataclass
+class DemoRun:
+    """One `revsync demo` process: its home, its printed output and its --json figures."""
+
+    folder: Path
+    home: Path
+    port: int
+    output: str
+    result: dict
+    seconds: float
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_demo(folder: Path, *args: str) -> DemoRun:
+    """`revsync demo` on the seed-DEMO_SEED small world in `folder` (free ports, no caller's AIRFLOW_*,
+    REVSYNC_* or DBT_* settings); asserts it succeeded."""
+    folder.mkdir(parents=True, exist_ok=True)
+    home, port = folder / "home", free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "REVSYNC", "DBT_"))}
+    argv = [REVSYNC, "demo", "--seed", str(DEMO_SEED), "--scale", DEMO_SCALE, "--home", str(home)]
+    argv += ["--airflow-port", str(port)]
+    argv += ["--sandbox-port-base", "0", "--json", str(folder / "result.json"), *args]
+    started = time.monotonic()
+    done = subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=DEMO_TIMEOUT_S)
+    seconds = time.monotonic() - started
+    print(f"revsync demo {' '.join(args)}: {seconds:.0f}s")
+    assert done.returncode == 0, f"stdout:\n{done.stdout[-6000:]}\nstderr:\n{done.stderr[-6000:]}"
+    result = json.loads((folder / "result.json").read_text())
+    return DemoRun(folder, home, port, done.stdout, result, seconds)
+
+
+@pytest.fixture(scope="session")
+def demo_runner():
+    """`run_demo(folder, *args)` as a fixture (the test folders are not packages)."""
+    return run_demo
+
+
+@pytest.fixture(scope="session")
+def embedded_demo(tmp_path_factory) -> DemoRun:
+    """`make demo`'s run (LocalExecutor, SQLite), once per session: the demo test reads it and the
+    distributed-stack test compares its own run with it."""
+    return run_demo(tmp_path_factory.mktemp("embedded_demo"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -141,6 +141,11 @@ class Watcher:
         finished = sum(t["state"] in ("success", "skipped") for t in tasks)
         running = [t["task_id"] for t in tasks if t["state"] == "running"]
         line = run["state"]
+        if run["state"] == "success" and dag_id.startswith("extract_"):
+            landed = self.client.xcom(dag_id, run["dag_run_id"], "publish") or {}
+            line += (
+                f" ({landed.get('landed', 0):,} rows landed, {landed.get('quarantined', 0):,} quarantined)"
+            )
         if tasks:
             line += f": {finished}/{len(tasks)} tasks done" + (
                 f", now {', '.join(running[:3])}" if running else ""

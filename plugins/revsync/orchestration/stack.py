@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,18 +220,25 @@ class AirflowStack:
         """A Celery worker logs `<name> ready.` once it consumes its queue."""
         return " ready." in (self.logs / f"{component}.log").read_text(errors="replace")
 
-    def stop(self) -> None:
-        for process in self._processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for process in self._processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+    def stop(self, grace_s: float = 20) -> None:
+        """SIGTERM every component's process group, SIGKILL what is left after `grace_s`. A second
+        Ctrl-C or SIGTERM meanwhile is ignored: an interrupted stop would leave components running."""
+        ignored = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for process in self._processes.values():
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace_s
+            for process in self._processes.values():
+                with suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                with suppress(ProcessLookupError):  # the group too: its task processes may outlive it
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        self._processes.clear()
+            self._processes.clear()
+        finally:
+            for sig, handler in ignored.items():
+                signal.signal(sig, handler)
 
     def client(self) -> AirflowClient:
         return AirflowClient(self.url, ADMIN, self.password)
