@@ -343,3 +343,28 @@ def test_a_blocking_defect_fails_its_gate_and_nothing_is_published(airflow, firs
                 "sync.entitlement_changes where idempotency_key = ?)",
                 [key],
             )
+
+
+def test_a_cleared_gate_task_reruns_to_the_same_verdict_and_the_same_published_set(airflow, first_run):
+    """The UI's "clear" on a finished gate task, then the task again in its run (what a worker does):
+    the same verdict, and the validated change sets are the first run's again, whatever happened since."""
+    run_id = first_run[0]
+    (first,) = airflow.query(
+        "select value from xcom where run_id = ? and task_id = 'gate_sync' and key = 'return_value'", run_id
+    )[0]
+    first = json.loads(first)
+    before = airflow.task_states(run_id)["gate_sync"]
+    airflow.run("tasks", "clear", "reconcile", "--task-regex", "^gate_sync$", "--yes")
+    airflow.run("tasks", "test", "reconcile", "gate_sync", run_id)
+    after = airflow.task_states(run_id)["gate_sync"]
+    assert after[0] == "success" and after[2:] != before[2:]  # it ran again: new start and end times
+    con = duckdb.connect(str(airflow.warehouse), read_only=True)
+    try:
+        published = {
+            f"sync.{t}": con.execute(f"select count(*) from validated.{t}").fetchone()[0]
+            for t in ("erp_changes", "entitlement_changes")
+        }
+    finally:
+        con.close()
+    assert published == {t: n for t, n in first["validated_rows"].items() if t in published}
+    assert sum(published.values()) > 0
