@@ -105,9 +105,6 @@ class Watcher:
         elapsed = int(time.monotonic() - self.t0)
         self.progress(f"[{elapsed // 60}:{elapsed % 60:02d}] {text}")
 
-    def runs(self, dag_id: str) -> list[dict]:
-        return self.client.runs(dag_id)
-
     def wait_runs(self, wanted: dict[str, int], deadline: float) -> dict[str, dict]:
         """Wait until each DAG in `wanted` (dag -> how many runs it had before) has a new run that
         finished; the newest such run per DAG. A failed run raises DemoFailed naming its failed tasks."""
@@ -117,7 +114,7 @@ class Watcher:
             for dag_id, before in wanted.items():
                 if dag_id in done:
                     continue
-                runs = self.runs(dag_id)[before:]
+                runs = self.client.runs(dag_id)[before:]
                 if not runs:
                     continue
                 run = runs[-1]

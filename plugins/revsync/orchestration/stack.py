@@ -48,12 +48,6 @@ def port_taken(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def require_free(ports: dict[str, int], hint: str) -> None:
     """Fail before starting anything when one of `ports` (what -> port) is in use on 127.0.0.1."""
     taken = [f"{port} ({what})" for what, port in ports.items() if port_taken(port)]
