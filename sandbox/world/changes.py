@@ -1107,10 +1107,17 @@ class Step:
         self.summary["event.upgrade"] += 1
 
     def event_cancellation(self) -> None:
-        ref = self.pick(
+        sql = (
             "select r.customer_ref from stripe_subscriptions s join company_refs r on r.stripe_customer_id = "
             "s.customer where s.status = 'active' and r.netsuite_customer_id is not null"
         )
+        if self.forced is not None and "entitlement_after_cancellation" in self.forced:
+            # that loss needs the cancellation to end the customer's last live subscription
+            sql += (
+                " and (select count(*) from stripe_subscriptions l where l.customer = s.customer "
+                "and l.status in ('active', 'past_due', 'trialing')) = 1"
+            )
+        ref = self.pick(sql)
         if ref is None:
             return
         c = self.customer(ref)

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from sandbox.cli import app
 from sandbox.world.catalog import MARGIN
-from sandbox.world.changes import advance
+from sandbox.world.changes import advance, apply_event
 from sandbox.world.generator import generate
 from sandbox.world.verify import compare, expected
 
@@ -148,3 +148,25 @@ def test_a_grace_period_ending_just_after_a_step_is_settled_by_the_step(tmp_path
         con.close()
     assert summary["caught_up.paid_before_grace_end"] >= 1 and status == "paid"
     assert later == {}
+
+
+def test_a_steered_cancellation_losing_the_tier_change_always_records_that_loss(tmp_path):
+    """The loss needs the cancellation to end the customer's last live subscription: whatever the clock,
+    the steered event picks such a customer (the push workflow tests depend on it)."""
+    generate(tmp_path, 300, 5)
+    con = duckdb.connect(str(tmp_path / "world.duckdb"))
+    try:
+        start = int(time.time())
+        for step in range(12):
+            summary = apply_event(
+                con, "cancellation", losses=frozenset({"entitlement_after_cancellation"}), now=start + step
+            )
+            assert summary["customer"], summary
+            lost = con.execute(
+                "select count(*) from truth where mismatch_type = 'entitlement_after_cancellation' "
+                "and customer_ref = ? and origin = 'advance'",
+                [summary["customer"]],
+            ).fetchone()[0]
+            assert lost == 1, (step, summary)
+    finally:
+        con.close()
