@@ -37,7 +37,7 @@
     select
         customer_key,
         count(*) as erp_customers,
-        list(customer_id order by customer_id) as erp_customer_ids
+        {{ ordered_list('customer_id', 'customer_id') }} as erp_customer_ids
     from {{ erp_customers }}
     group by customer_key
 {%- endmacro %}
@@ -53,11 +53,11 @@
         customer_key,
         min(due_at) as oldest_due_at,
         sum(amount_remaining) as amount_remaining,
-        any_value(currency) as currency
+        {{ any_value_of('currency') }} as currency
     from {{ invoices }}
     where
         status = 'open'
-        and due_at < {{ as_of() }} - interval {{ var('grace_period_days') }} day
+        and due_at < {{ as_of() }} - {{ interval_of(var('grace_period_days'), 'day') }}
     group by customer_key
 {%- endmacro %}
 
@@ -70,7 +70,7 @@
 {% macro entitled_tiers(subscriptions) -%}
     select
         customer_key,
-        arg_max(tier, {{ tier_rank('tier') }}) as plan_tier,
+        {{ arg_max_of('tier', tier_rank('tier')) }} as plan_tier,
         count(*) as entitled_subscriptions
     from {{ subscriptions }}
     where {{ is_entitled_subscription('status') }}
@@ -104,5 +104,5 @@
     day before the deal closed (the closed_won_without_subscription rule's window).
 #}
 {% macro fulfils_deal(subscription_created_at, deal_closedate_at) -%}
-    {{ subscription_created_at }} >= {{ deal_closedate_at }} - interval 1 day
+    {{ subscription_created_at }} >= {{ deal_closedate_at }} - {{ interval_of(1, 'day') }}
 {%- endmacro %}

@@ -16,12 +16,13 @@
 
 {#
     A legal name reduced to its words: lowercase, punctuation dropped, legal-form suffixes removed
-    ('ACME, Inc.' and 'Acme Inc' -> 'acme').
+    ('ACME, Inc.' and 'Acme Inc' -> 'acme'). Both engines' regexp_replace take the 'g' flag; only the
+    word boundary is spelled differently.
 #}
 {% macro normalise_name(name) -%}
     nullif(trim(regexp_replace(
         regexp_replace(lower({{ name }}), '[^a-z0-9]+', ' ', 'g'),
-        '\b(inc|incorporated|llc|ltd|limited|gmbh|ag|sa|sas|bv|plc|co|corp|corporation|company)\b',
+        '{{ regex_word_boundary() }}(inc|incorporated|llc|ltd|limited|gmbh|ag|sa|sas|bv|plc|co|corp|corporation|company){{ regex_word_boundary() }}',
         '', 'g'
     )), '')
 {%- endmacro %}

@@ -5,7 +5,7 @@
 
 {# Unix epoch seconds (number or numeric text) -> UTC timestamp. #}
 {% macro epoch_to_timestamp(expression) -%}
-    make_timestamp(cast({{ expression }} as bigint) * 1000000)
+    {{ epoch_seconds_to_timestamp(expression) }}
 {%- endmacro %}
 
 {# ISO 8601 text with a zone designator ('2025-08-30T18:14:17.000Z', '...+02:00') -> UTC timestamp. #}
@@ -18,7 +18,7 @@
     var `netsuite_timezone`) -> UTC timestamp.
 #}
 {% macro netsuite_datetime_to_timestamp(expression) -%}
-    timezone('UTC', timezone('{{ var("netsuite_timezone") }}', strptime({{ expression }}, '%Y-%m-%d %H:%M:%S')))
+    timezone('UTC', timezone('{{ var("netsuite_timezone") }}', {{ wall_clock_to_timestamp(expression) }}))
 {%- endmacro %}
 
 {# Currency code -> lowercase ISO 4217 ('EUR ' -> 'eur'). #}

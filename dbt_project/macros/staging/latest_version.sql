@@ -21,13 +21,39 @@
             cast(null as varchar) as _record_hash
         where false
     {%- else -%}
-        select *
-        from {{ relation }}
-        qualify row_number() over (
-            partition by _pk
-            order by try_cast(_cursor_value as bigint) desc nulls last, _loaded_at desc, _record_hash desc
-        ) = 1
+        {{ adapter.dispatch('latest_version_of', 'revsync')(relation) }}
     {%- endif -%}
+{%- endmacro %}
+
+{% macro duckdb__latest_version_of(relation) -%}
+    select *
+    from {{ relation }}
+    qualify row_number() over (
+        partition by _pk
+        order by try_cast(_cursor_value as bigint) desc nulls last, _loaded_at desc, _record_hash desc
+    ) = 1
+{%- endmacro %}
+
+{#
+    PostgreSQL has no QUALIFY and no try_cast: the same order in a subquery, a cursor that is not an
+    integer sorting last as DuckDB's failed try_cast does.
+#}
+{% macro postgres__latest_version_of(relation) -%}
+    select record, _pk, _loaded_at, _batch_id, _source_url, _cursor_value, _record_hash
+    from (
+        select
+            *,
+            row_number() over (
+                partition by _pk
+                order by
+                    case when _cursor_value ~ '^\s*[-+]?[0-9]{1,18}\s*$' then cast(_cursor_value as bigint) end
+                    desc nulls last,
+                    _loaded_at desc,
+                    _record_hash desc
+            ) as _version_rank
+        from {{ relation }}
+    ) as versions
+    where _version_rank = 1
 {%- endmacro %}
 
 {#

@@ -5,10 +5,11 @@
 
 {#
     A JSON object with its null members dropped, recursively (JSON merge patch semantics), as
-    canonical text: the same values give the same text run after run, so it can be hashed.
+    canonical text: the same values give the same text run after run, on DuckDB and PostgreSQL alike
+    (numbers through json_double), so it can be hashed.
 #}
 {% macro canonical_json(json_expression) -%}
-    cast(json_merge_patch('{}', {{ json_expression }}) as varchar)
+    {{ json_without_nulls(json_expression) }}
 {%- endmacro %}
 
 {#
@@ -17,7 +18,8 @@
     canonical text. The same change gives the same key on every run; a changed payload a new key.
 #}
 {% macro change_key(target, record_type, operation, record_key, canonical_payload) -%}
-    sha256(concat_ws('|', {{ target }}, {{ record_type }}, {{ operation }}, {{ record_key }}, {{ canonical_payload }}))
+    {{ sha256_hex("concat_ws('|', " ~ target ~ ", " ~ record_type ~ ", " ~ operation ~ ", " ~ record_key ~ ", "
+        ~ canonical_payload ~ ")") }}
 {%- endmacro %}
 
 {#
@@ -27,7 +29,7 @@
 {% macro netsuite_currency_ref(currency) -%}
     case {{ currency }}
         {%- for currency_id, code in var('netsuite_currencies').items() %}
-        when '{{ code | lower }}' then json_object('id', '{{ currency_id }}')
+        when '{{ code | lower }}' then {{ json_obj({'id': "'" ~ currency_id ~ "'"}) }}
         {%- endfor %}
     end
 {%- endmacro %}
@@ -38,8 +40,8 @@
 #}
 {% macro netsuite_ref(internal_id, external_id) -%}
     case
-        when {{ internal_id }} is not null then json_object('id', {{ internal_id }})
-        when {{ external_id }} is not null then json_object('externalId', {{ external_id }})
+        when {{ internal_id }} is not null then {{ json_obj({'id': internal_id}) }}
+        when {{ external_id }} is not null then {{ json_obj({'externalId': external_id}) }}
     end
 {%- endmacro %}
 
@@ -48,11 +50,11 @@
     the form of the REST API's date fields (tranDate, dueDate, startDate, endDate).
 #}
 {% macro netsuite_date(expression) -%}
-    strftime(timezone('{{ var("netsuite_timezone") }}', timezone('UTC', {{ expression }})), '%Y-%m-%d')
+    {{ date_text("timezone('" ~ var('netsuite_timezone') ~ "', timezone('UTC', " ~ expression ~ "))") }}
 {%- endmacro %}
 
 {# Correlation id of a source record version: '<system>:<object>:<id>:<changed at, epoch seconds>'. #}
 {% macro correlation_id(source_system, object_name, id_expression, changed_at) -%}
     '{{ source_system }}:{{ object_name }}:' || {{ id_expression }} || ':'
-    || coalesce(cast(epoch({{ changed_at }}) as bigint)::varchar, 'unknown')
+    || coalesce(cast({{ timestamp_to_epoch_seconds(changed_at) }} as bigint)::varchar, 'unknown')
 {%- endmacro %}

@@ -127,7 +127,7 @@ zendesk_domains as (
         o.organization_id,
         {{ normalise_domain('d.domain') }} as domain
     from {{ ref('stg_zendesk__organizations') }} as o,
-        unnest(cast(coalesce(o.domain_names, '[]') as varchar[])) as d (domain)
+        {{ json_array_texts('o.domain_names') }} as d (domain)
 ),
 
 zendesk_by_domain as (

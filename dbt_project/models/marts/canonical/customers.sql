@@ -27,6 +27,19 @@ identity as (
     from {{ ref('int_customer_identity') }}
 ),
 
+ranked_records as (
+    select
+        customer_key,
+        source_system,
+        native_id,
+        link_method,
+        domain,
+        row_number() over (
+            partition by customer_key, source_system order by link_strength, native_id
+        ) as record_rank
+    from identity
+),
+
 primary_records as (
     select
         customer_key,
@@ -34,10 +47,8 @@ primary_records as (
         native_id,
         link_method,
         domain
-    from identity
-    qualify row_number() over (
-        partition by customer_key, source_system order by link_strength, native_id
-    ) = 1
+    from ranked_records
+    where record_rank = 1
 ),
 
 erp_customers as (
@@ -55,7 +66,7 @@ erp_customer_groups as (
 recurring_revenue as (
     select
         customer_key,
-        count_if(is_live) as live_subscriptions,
+        {{ count_where('is_live') }} as live_subscriptions,
         sum(mrr_reporting) as mrr_reporting,
         sum(arr_reporting) as arr_reporting
     from {{ ref('subscriptions') }}
@@ -78,7 +89,7 @@ pivoted as (
             max(case when source_system = 'netsuite' then domain end),
             max(case when source_system = 'zendesk' then domain end)
         ) as domain,
-        list(source_system order by source_system) as source_systems
+        {{ ordered_list('source_system', 'source_system') }} as source_systems
     from primary_records
     group by customer_key
 ),
@@ -105,7 +116,7 @@ enriched as (
             when p.hubspot_company_id is not null then 'hubspot'
             else 'unlinked'
         end as key_origin,
-        coalesce(g.erp_customer_ids, []) as netsuite_customer_ids,
+        coalesce(g.erp_customer_ids, {{ empty_list() }}) as netsuite_customer_ids,
         coalesce(g.erp_customers, 0) as netsuite_customer_count,
         coalesce(g.erp_customers, 0) > 1 as is_duplicate_in_erp,
         coalesce(r.live_subscriptions, 0) as live_subscriptions,

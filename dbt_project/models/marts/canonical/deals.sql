@@ -19,18 +19,29 @@ deals as (
         on i.source_system = 'hubspot' and d.company_id = i.native_id
 ),
 
-fulfilments as (
+candidate_fulfilments as (
     select
         d.deal_id,
         s.subscription_id,
         s.plan,
         s.status,
-        s.created_at
+        s.created_at,
+        row_number() over (partition by d.deal_id order by s.created_at, s.subscription_id) as candidate_rank
     from deals as d
     inner join {{ ref('subscriptions') }} as s
         on d.customer_key = s.customer_key and {{ fulfils_deal('s.created_at', 'd.closedate_at') }}
     where d.dealstage = 'closedwon'
-    qualify row_number() over (partition by d.deal_id order by s.created_at, s.subscription_id) = 1
+),
+
+fulfilments as (
+    select
+        deal_id,
+        subscription_id,
+        plan,
+        status,
+        created_at
+    from candidate_fulfilments
+    where candidate_rank = 1
 )
 
 select
@@ -53,7 +64,7 @@ select
     coalesce(
         d.dealstage = 'closedwon'
         and f.subscription_id is null
-        and d.closedate_at < {{ as_of() }} - interval {{ var('onboarding_sla_days') }} day,
+        and d.closedate_at < {{ as_of() }} - {{ interval_of(var('onboarding_sla_days'), 'day') }},
         false
     ) as is_onboarding_overdue,
     d.is_archived,

@@ -19,16 +19,27 @@ identity as (
     where source_system = 'stripe'
 ),
 
+ranked_sales_orders as (
+    select
+        sales_order_id,
+        status,
+        total,
+        currency,
+        upper(external_id) as external_key,
+        row_number() over (partition by upper(external_id) order by sales_order_id) as claim_rank
+    from {{ ref('stg_netsuite__sales_orders') }}
+    where external_id is not null
+),
+
 sales_orders as (
     select
         sales_order_id,
         status,
         total,
         currency,
-        upper(external_id) as external_key
-    from {{ ref('stg_netsuite__sales_orders') }}
-    where external_id is not null
-    qualify row_number() over (partition by upper(external_id) order by sales_order_id) = 1
+        external_key
+    from ranked_sales_orders
+    where claim_rank = 1
 ),
 
 subscriptions as (

@@ -6,7 +6,8 @@
     decimal major units to the cent, a live subscription is active or past_due (trialing is not live
     for billing and ERP rules but keeps its plan's tier), a customer missing from the ERP reports
     only customer_missing_in_erp. Thresholds are dbt vars; age rules evaluate at var `as_of`
-    (default: now), which is also `detected_at`.
+    (default: now), which is also `detected_at`. Times in `details` are cast to text ('2026-01-31
+    00:00:00'), DuckDB's JSON form of a timestamp, so PostgreSQL's details read the same.
 #}
 
 with
@@ -133,7 +134,7 @@ organizations as (
 billing_arr as (
     select
         customer_key,
-        any_value(currency) as currency,
+        {{ any_value_of('currency') }} as currency,
         sum(
             unit_amount_minor * quantity / power(10, exponent)
             * {{ periods_per_year('recurring_interval') }}
@@ -152,7 +153,7 @@ customer_missing_in_erp as (
         'high' as severity,
         cast(null as decimal(18, 3)) as amount_at_risk,
         cast(null as varchar) as currency,
-        json_object('live_subscriptions', count(*)) as details
+        {{ json_obj({'live_subscriptions': 'count(*)'}) }} as details
     from subscriptions
     where is_live and not is_in_erp
     group by customer_id, customer_key
@@ -167,7 +168,7 @@ duplicate_erp_customer as (
         'medium' as severity,
         cast(null as decimal(18, 3)) as amount_at_risk,
         cast(null as varchar) as currency,
-        json_object('erp_customer_ids', g.erp_customer_ids) as details
+        {{ json_obj({'erp_customer_ids': 'g.erp_customer_ids'}) }} as details
     from erp_customers as e
     inner join erp_customer_groups as g on e.customer_key = g.customer_key
     where g.erp_customers > 1
@@ -182,7 +183,7 @@ subscription_missing_in_erp as (
         'high' as severity,
         s.unit_amount_minor * s.quantity / power(10, s.exponent) as amount_at_risk,
         s.currency,
-        json_object('status', s.status, 'plan', s.plan, 'currency', s.currency) as details
+        {{ json_obj({'status': 's.status', 'plan': 's.plan', 'currency': 's.currency'}) }} as details
     from subscriptions as s
     left join erp_sales_order_keys as k on upper(s.subscription_id) = k.external_key
     where s.is_live and s.is_in_erp and k.external_key is null
@@ -197,9 +198,9 @@ erp_contract_without_active_subscription as (
         'medium' as severity,
         o.total as amount_at_risk,
         o.currency,
-        json_object(
-            'status', o.status, 'external_id', o.external_id, 'subscription_status', s.status
-        ) as details
+        {{ json_obj({
+            'status': 'o.status', 'external_id': 'o.external_id', 'subscription_status': 's.status'
+        }) }} as details
     from {{ ref('stg_netsuite__sales_orders') }} as o
     left join {{ ref('stg_stripe__subscriptions') }} as s on upper(o.external_id) = upper(s.subscription_id)
     left join erp_customers as e on o.customer_id = e.customer_id
@@ -215,13 +216,15 @@ invoice_missing_in_erp as (
         'high' as severity,
         i.total as amount_at_risk,
         i.currency,
-        json_object('status', i.status, 'finalized_at', i.finalized_at, 'currency', i.currency) as details
+        {{ json_obj({
+            'status': 'i.status', 'finalized_at': 'cast(i.finalized_at as varchar)', 'currency': 'i.currency'
+        }) }} as details
     from invoices as i
     left join erp_invoices as n on upper(i.invoice_id) = n.external_key
     where
         i.is_in_erp
         and n.external_key is null
-        and i.finalized_at < {{ as_of() }} - interval {{ var('invoice_sync_sla_hours') }} hour
+        and i.finalized_at < {{ as_of() }} - {{ interval_of(var('invoice_sync_sla_hours'), 'hour') }}
 ),
 
 invoice_amount_mismatch as (
@@ -233,9 +236,9 @@ invoice_amount_mismatch as (
         'high' as severity,
         abs(total - erp_total) as amount_at_risk,
         currency,
-        json_object(
-            'erp_invoice_id', erp_invoice_id, 'total', total, 'erp_total', erp_total, 'currency', currency
-        ) as details
+        {{ json_obj({
+            'erp_invoice_id': 'erp_invoice_id', 'total': 'total', 'erp_total': 'erp_total', 'currency': 'currency'
+        }) }} as details
     from invoice_pairs
     where currency = erp_currency and abs(total - erp_total) >= 0.005
 ),
@@ -249,9 +252,9 @@ invoice_currency_mismatch as (
         'high' as severity,
         total as amount_at_risk,
         currency,
-        json_object(
-            'erp_invoice_id', erp_invoice_id, 'currency', currency, 'erp_currency', erp_currency
-        ) as details
+        {{ json_obj({
+            'erp_invoice_id': 'erp_invoice_id', 'currency': 'currency', 'erp_currency': 'erp_currency'
+        }) }} as details
     from invoice_pairs
     where currency != erp_currency
 ),
@@ -265,7 +268,8 @@ payment_status_mismatch as (
         'medium' as severity,
         total as amount_at_risk,
         currency,
-        json_object('erp_invoice_id', erp_invoice_id, 'status', status, 'erp_status', erp_status) as details
+        {{ json_obj({'erp_invoice_id': 'erp_invoice_id', 'status': 'status', 'erp_status': 'erp_status'}) }}
+            as details
     from invoice_pairs
     where (status = 'paid' and erp_status = 'open') or (status = 'open' and erp_status = 'paidInFull')
 ),
@@ -279,7 +283,7 @@ credit_note_missing_in_erp as (
         'medium' as severity,
         c.amount as amount_at_risk,
         c.currency,
-        json_object('invoice_id', c.invoice_id, 'currency', c.currency) as details
+        {{ json_obj({'invoice_id': 'c.invoice_id', 'currency': 'c.currency'}) }} as details
     from {{ ref('stg_stripe__credit_notes') }} as c
     inner join identity as i on i.source_system = 'stripe' and c.customer_id = i.native_id
     inner join erp_customer_groups as g on i.customer_key = g.customer_key
@@ -296,7 +300,9 @@ entitlement_on_delinquent_account as (
         'high' as severity,
         amount_remaining as amount_at_risk,
         currency,
-        json_object('tier', tier, 'expected_tier', 'basic', 'oldest_due_at', oldest_due_at) as details
+        {{ json_obj({
+            'tier': 'tier', 'expected_tier': "'basic'", 'oldest_due_at': 'cast(oldest_due_at as varchar)'
+        }) }} as details
     from organizations
     where is_delinquent and tier != 'basic'
 ),
@@ -310,7 +316,7 @@ entitlement_after_cancellation as (
         'medium' as severity,
         cast(null as decimal(18, 3)) as amount_at_risk,
         cast(null as varchar) as currency,
-        json_object('tier', tier, 'expected_tier', 'basic') as details
+        {{ json_obj({'tier': 'tier', 'expected_tier': "'basic'"}) }} as details
     from organizations
     where is_ended and not is_delinquent and tier != 'basic'
 ),
@@ -324,7 +330,7 @@ entitlement_tier_mismatch as (
         'low' as severity,
         cast(null as decimal(18, 3)) as amount_at_risk,
         cast(null as varchar) as currency,
-        json_object('tier', tier, 'expected_tier', plan_tier) as details
+        {{ json_obj({'tier': 'tier', 'expected_tier': 'plan_tier'}) }} as details
     from organizations
     where not is_delinquent and not is_ended and tier is distinct from plan_tier
 ),
@@ -338,15 +344,18 @@ closed_won_without_subscription as (
         'medium' as severity,
         d.amount as amount_at_risk,
         d.deal_currency_code as currency,
-        json_object('closedate_at', d.closedate_at, 'plan', d.plan, 'currency', d.deal_currency_code)
-            as details
+        {{ json_obj({
+            'closedate_at': 'cast(d.closedate_at as varchar)',
+            'plan': 'd.plan',
+            'currency': 'd.deal_currency_code'
+        }) }} as details
     from {{ ref('stg_hubspot__deals') }} as d
     inner join identity as i on i.source_system = 'hubspot' and d.company_id = i.native_id
     left join subscriptions as s
         on i.customer_key = s.customer_key and {{ fulfils_deal('s.created_at', 'd.closedate_at') }}
     where
         d.dealstage = 'closedwon'
-        and d.closedate_at < {{ as_of() }} - interval {{ var('onboarding_sla_days') }} day
+        and d.closedate_at < {{ as_of() }} - {{ interval_of(var('onboarding_sla_days'), 'day') }}
         and s.subscription_id is null
 ),
 
@@ -359,7 +368,7 @@ crm_arr_mismatch as (
         'low' as severity,
         abs(coalesce(h.arr, 0) - b.arr) as amount_at_risk,
         b.currency,
-        json_object('crm_arr', h.arr, 'billing_arr', b.arr, 'currency', b.currency) as details
+        {{ json_obj({'crm_arr': 'h.arr', 'billing_arr': 'b.arr', 'currency': 'b.currency'}) }} as details
     from {{ ref('stg_hubspot__companies') }} as h
     inner join identity as i on i.source_system = 'hubspot' and h.company_id = i.native_id
     inner join billing_arr as b on i.customer_key = b.customer_key

@@ -7,6 +7,9 @@
     `reporting_currency`.
 #}
 
+{%- set hours_to_resolve =
+    boundaries_between('second', 'h.first_detected_at', 'h.resolved_at') ~ ' / 3600.0' %}
+
 with
 
 history as (
@@ -39,7 +42,7 @@ amounts as (
     select
         mismatch_type,
         sum({{ to_reporting_currency('amount_at_risk', 'currency') }}) as amount_at_risk_reporting,
-        json_group_object(coalesce(currency, 'unknown'), amount_at_risk) as amount_at_risk_by_currency
+        {{ json_object_agg("coalesce(currency, 'unknown')", 'amount_at_risk') }} as amount_at_risk_by_currency
     from open_by_currency
     group by mismatch_type
 ),
@@ -52,9 +55,7 @@ counts as (
         count(*) filter (where h.resolved_at = r.run_at) as resolved_since_last_run,
         count(*) filter (where not h.is_open) as resolved_total,
         min(h.first_detected_at) filter (where h.is_open) as oldest_open_since,
-        median(
-            date_diff('second', h.first_detected_at, h.resolved_at) / 3600.0
-        ) filter (where not h.is_open) as median_hours_to_resolve,
+        {{ median_of(hours_to_resolve) }} filter (where not h.is_open) as median_hours_to_resolve,
         count(distinct h.customer_key) filter (where h.is_open) as customers_affected
     from history as h
     cross join latest_run as r
@@ -70,11 +71,12 @@ select
     coalesce(a.amount_at_risk_reporting, 0) as amount_at_risk,
     a.amount_at_risk_by_currency,
     c.oldest_open_since,
-    round(date_diff('second', c.oldest_open_since, r.run_at) / 3600.0, 2) as oldest_age_hours,
+    {{ round_to(boundaries_between('second', 'c.oldest_open_since', 'r.run_at') ~ ' / 3600.0', 2) }}
+        as oldest_age_hours,
     coalesce(c.new_since_last_run, 0) as new_since_last_run,
     coalesce(c.resolved_since_last_run, 0) as resolved_since_last_run,
     coalesce(c.resolved_total, 0) as resolved_total,
-    round(c.median_hours_to_resolve, 2) as median_hours_to_resolve
+    {{ round_to('c.median_hours_to_resolve', 2) }} as median_hours_to_resolve
 from mismatch_types as t
 cross join latest_run as r
 left join counts as c on t.mismatch_type = c.mismatch_type

@@ -19,8 +19,8 @@ entitlement_mismatches as (
         anchor_id as organization_id,
         customer_key,
         mismatch_type,
-        json_extract_string(details, '$.tier') as current_tier,
-        json_extract_string(details, '$.expected_tier') as tier_to_set
+        {{ json_text('tier', 'details') }} as current_tier,
+        {{ json_text('expected_tier', 'details') }} as tier_to_set
     from {{ ref('mismatches') }}
     where
         mismatch_type in (
@@ -41,12 +41,13 @@ changes as (
         o._changed_at as source_changed_at,
         -- the organization as last seen: the same tier set again after someone changed it is a new write
         m.organization_id || '@'
-        || coalesce(cast(cast(epoch(o._changed_at) as bigint) as varchar), '') as organization_version,
+        || coalesce(cast(cast({{ timestamp_to_epoch_seconds('o._changed_at') }} as bigint) as varchar), '')
+            as organization_version,
         {{ correlation_id('zendesk', 'organization', 'm.organization_id', 'o._changed_at') }}
             as correlation_id,
-        {{ canonical_json("json_object(
-            'organization', json_object('organization_fields', json_object('support_tier', m.tier_to_set))
-        )") }} as payload
+        {{ canonical_json(json_obj({
+            'organization': json_obj({'organization_fields': json_obj({'support_tier': 'm.tier_to_set'})})
+        })) }} as payload
     from entitlement_mismatches as m
     inner join {{ ref('stg_zendesk__organizations') }} as o on m.organization_id = o.organization_id
     where m.tier_to_set is not null
@@ -69,6 +70,6 @@ select
     reason,
     correlation_id,
     cast(payload as json) as payload,
-    sha256(payload) as payload_hash,
+    {{ sha256_hex('payload') }} as payload_hash,
     source_changed_at
 from changes

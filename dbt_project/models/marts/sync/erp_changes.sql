@@ -3,6 +3,8 @@
 {#
     One row per intended NetSuite write: the desired state (billing is the source of truth) against
     the ERP's staging. Rules, holds and ordering: the model's description in _sync__models.yml.
+    Each change set's payload is a Jinja variable (`customer_payload`, ...) used twice, as the column
+    and inside its key: PostgreSQL cannot refer to a select-list alias in the same select.
 #}
 
 with
@@ -51,7 +53,7 @@ erp_customer_of_key as (
 subsidiaries as (
     select
         currency,
-        mode(subsidiary_id order by subsidiary_id) as subsidiary_id
+        {{ most_frequent('subsidiary_id') }} as subsidiary_id
     from {{ ref('stg_netsuite__customers') }}
     group by currency
 ),
@@ -77,7 +79,7 @@ subscriptions as (
 live_customers as (
     select
         customer_key,
-        any_value(currency order by start_at) as currency
+        {{ any_value_of('currency', order_by='start_at') }} as currency
     from subscriptions
     where is_live
     group by customer_key
@@ -97,6 +99,13 @@ stripe_customers as (
 ),
 
 -- 1. customers: a live billing customer without any ERP customer
+{%- set customer_payload = canonical_json(json_obj({
+    'externalId': 'c.customer_id',
+    'companyName': 'coalesce(c.name, c.email, c.customer_id)',
+    'email': 'c.email',
+    'subsidiary': json_obj({'id': 's.subsidiary_id'}),
+    'currency': netsuite_currency_ref('c.currency'),
+})) %}
 customer_creates as (
     select
         c.customer_id as target_external_id,
@@ -109,14 +118,8 @@ customer_creates as (
         'customer_missing_in_erp' as fixes_mismatch_type,
         1 as sequence,
         'customer_missing_in_erp' as cascade_reason,
-        {{ canonical_json("json_object(
-            'externalId', c.customer_id,
-            'companyName', coalesce(c.name, c.email, c.customer_id),
-            'email', c.email,
-            'subsidiary', json_object('id', s.subsidiary_id),
-            'currency', " ~ netsuite_currency_ref('c.currency') ~ "
-        )") }} as payload,
-        {{ change_key("'netsuite'", "'customer'", "'create'", 'c.customer_id', 'payload') }}
+        {{ customer_payload }} as payload,
+        {{ change_key("'netsuite'", "'customer'", "'create'", 'c.customer_id', customer_payload) }}
             as idempotency_key,
         {{ correlation_id('stripe', 'customer', 'c.customer_id', 'c._changed_at') }} as correlation_id
     from stripe_customers as c
@@ -153,6 +156,14 @@ erp_sales_orders as (
 ),
 
 -- 2. sales orders: a live subscription without one
+{%- set sales_order_payload = canonical_json(json_obj({
+    'externalId': 's.subscription_id',
+    'entity': netsuite_ref('t.erp_customer_id', 't.customer_external_id'),
+    'currency': netsuite_currency_ref('s.currency'),
+    'total': json_double('round(s.unit_amount * s.quantity, 2)'),
+    'item': "upper(left(s.plan, 1)) || substr(s.plan, 2) || ' (' || s.recurring_interval || 'ly)'",
+    'startDate': netsuite_date('s.start_at'),
+})) %}
 sales_order_creates as (
     select
         s.subscription_id as target_external_id,
@@ -167,15 +178,8 @@ sales_order_creates as (
         2 as sequence,
         s.unit_amount * s.quantity as amount,
         case when t.customer_change_key is not null then 'customer_missing_in_erp' end as cascade_reason,
-        {{ canonical_json("json_object(
-            'externalId', s.subscription_id,
-            'entity', " ~ netsuite_ref('t.erp_customer_id', 't.customer_external_id') ~ ",
-            'currency', " ~ netsuite_currency_ref('s.currency') ~ ",
-            'total', cast(round(s.unit_amount * s.quantity, 2) as double),
-            'item', upper(left(s.plan, 1)) || substr(s.plan, 2) || ' (' || s.recurring_interval || 'ly)',
-            'startDate', " ~ netsuite_date('s.start_at') ~ "
-        )") }} as payload,
-        {{ change_key("'netsuite'", "'salesOrder'", "'create'", 's.subscription_id', 'payload') }}
+        {{ sales_order_payload }} as payload,
+        {{ change_key("'netsuite'", "'salesOrder'", "'create'", 's.subscription_id', sales_order_payload) }}
             as idempotency_key,
         {{ correlation_id('stripe', 'subscription', 's.subscription_id', 's._changed_at') }} as correlation_id
     from subscriptions as s
@@ -185,6 +189,10 @@ sales_order_creates as (
 ),
 
 -- 2'. sales orders to close: open in the ERP while the subscription is canceled or absent
+{%- set sales_order_close_payload = canonical_json(json_obj({
+    'status': json_obj({'id': "'closed'"}),
+    'endDate': netsuite_date('coalesce(s.ended_at, s.canceled_at)'),
+})) %}
 sales_order_closes as (
     select
         o.external_id as target_external_id,
@@ -199,12 +207,10 @@ sales_order_closes as (
         2 as sequence,
         coalesce(e.customer_key, 'netsuite:' || o.customer_id) as customer_key,
         coalesce(s._changed_at, o._changed_at) as source_changed_at,
-        {{ canonical_json("json_object(
-            'status', json_object('id', 'closed'),
-            'endDate', " ~ netsuite_date('coalesce(s.ended_at, s.canceled_at)') ~ "
-        )") }} as payload,
-        {{ change_key("'netsuite'", "'salesOrder'", "'close'", 'o.sales_order_id', 'payload') }}
-            as idempotency_key,
+        {{ sales_order_close_payload }} as payload,
+        {{ change_key(
+            "'netsuite'", "'salesOrder'", "'close'", 'o.sales_order_id', sales_order_close_payload
+        ) }} as idempotency_key,
         case
             when s.subscription_id is not null
                 then {{ correlation_id('stripe', 'subscription', 's.subscription_id', 's._changed_at') }}
@@ -258,6 +264,15 @@ sales_order_keys as (
 ),
 
 -- 3. invoices: finalized in billing, absent from the ERP (at once: the SLA only dates the mismatch)
+{%- set invoice_payload = canonical_json(json_obj({
+    'externalId': 'i.invoice_id',
+    'entity': netsuite_ref('t.erp_customer_id', 't.customer_external_id'),
+    'createdFrom': netsuite_ref('o.sales_order_id', 'so.target_external_id'),
+    'currency': netsuite_currency_ref('i.currency'),
+    'total': json_double('round(i.total, 2)'),
+    'tranDate': netsuite_date('i.finalized_at'),
+    'dueDate': netsuite_date('i.due_at'),
+})) %}
 invoice_creates as (
     select
         i.invoice_id as target_external_id,
@@ -272,16 +287,9 @@ invoice_creates as (
         3 as sequence,
         coalesce(so.idempotency_key, t.customer_change_key) as depends_on_idempotency_key,
         case when t.customer_change_key is not null then 'customer_missing_in_erp' end as cascade_reason,
-        {{ canonical_json("json_object(
-            'externalId', i.invoice_id,
-            'entity', " ~ netsuite_ref('t.erp_customer_id', 't.customer_external_id') ~ ",
-            'createdFrom', " ~ netsuite_ref('o.sales_order_id', 'so.target_external_id') ~ ",
-            'currency', " ~ netsuite_currency_ref('i.currency') ~ ",
-            'total', cast(round(i.total, 2) as double),
-            'tranDate', " ~ netsuite_date('i.finalized_at') ~ ",
-            'dueDate', " ~ netsuite_date('i.due_at') ~ "
-        )") }} as payload,
-        {{ change_key("'netsuite'", "'invoice'", "'create'", 'i.invoice_id', 'payload') }} as idempotency_key,
+        {{ invoice_payload }} as payload,
+        {{ change_key("'netsuite'", "'invoice'", "'create'", 'i.invoice_id', invoice_payload) }}
+            as idempotency_key,
         {{ correlation_id('stripe', 'invoice', 'i.invoice_id', 'i._changed_at') }} as correlation_id
     from stripe_invoices as i
     inner join customer_targets as t on i.customer_key = t.customer_key
@@ -291,11 +299,20 @@ invoice_creates as (
     where n.external_key is null
 ),
 
--- the succeeded charge that paid each paid invoice (its id is the ERP payment's external id)
-invoice_charges as (
+-- the succeeded charges that may have paid each paid invoice, the closest in time first
+invoice_charge_candidates as (
     select
         i.invoice_id,
-        ch.charge_id
+        ch.charge_id,
+        row_number() over (
+            partition by i.invoice_id
+            order by
+                abs(
+                    {{ timestamp_to_epoch_seconds('ch.created_at') }}
+                    - {{ timestamp_to_epoch_seconds('i.paid_at') }}
+                ),
+                ch.charge_id
+        ) as candidate_rank
     from stripe_invoices as i
     inner join {{ ref('stg_stripe__charges') }} as ch
         on
@@ -303,11 +320,18 @@ invoice_charges as (
             and i.currency = ch.currency
             and i.amount_paid_minor = ch.amount_minor
             and ch.status = 'succeeded'
-            and ch.created_at between i.paid_at - interval 1 day and i.paid_at + interval 1 day
+            and ch.created_at
+            between i.paid_at - {{ interval_of(1, 'day') }} and i.paid_at + {{ interval_of(1, 'day') }}
     where i.status = 'paid'
-    qualify row_number() over (
-        partition by i.invoice_id order by abs(epoch(ch.created_at) - epoch(i.paid_at)), ch.charge_id
-    ) = 1
+),
+
+-- the succeeded charge that paid each paid invoice (its id is the ERP payment's external id)
+invoice_charges as (
+    select
+        invoice_id,
+        charge_id
+    from invoice_charge_candidates
+    where candidate_rank = 1
 ),
 
 -- invoices a payment may apply to: open ERP invoices (not held) and the invoices created above
@@ -335,6 +359,18 @@ payable_invoices as (
 ),
 
 -- 4. customer payments: paid in billing, open (or just created) in the ERP
+{%- set payment_payload = canonical_json(json_obj({
+    'externalId': 'coalesce(c.charge_id, i.invoice_id)',
+    'customer': netsuite_ref('p.erp_customer_id', 'p.customer_external_id'),
+    'currency': netsuite_currency_ref('i.currency'),
+    'payment': json_double('round(i.amount_paid, 2)'),
+    'tranDate': netsuite_date('i.paid_at'),
+    'apply': json_obj({'items': json_arr([json_obj({
+        'doc': netsuite_ref('p.erp_invoice_id', 'i.invoice_id'),
+        'apply': 'true',
+        'amount': json_double('round(i.amount_paid, 2)'),
+    })])}),
+})) %}
 payment_creates as (
     select
         i.invoice_id as source_id,
@@ -348,20 +384,10 @@ payment_creates as (
         'payment_status_mismatch' as fixes_mismatch_type,
         4 as sequence,
         coalesce(c.charge_id, i.invoice_id) as target_external_id,
-        {{ canonical_json("json_object(
-            'externalId', coalesce(c.charge_id, i.invoice_id),
-            'customer', " ~ netsuite_ref('p.erp_customer_id', 'p.customer_external_id') ~ ",
-            'currency', " ~ netsuite_currency_ref('i.currency') ~ ",
-            'payment', cast(round(i.amount_paid, 2) as double),
-            'tranDate', " ~ netsuite_date('i.paid_at') ~ ",
-            'apply', json_object('items', json_array(json_object(
-                'doc', " ~ netsuite_ref('p.erp_invoice_id', 'i.invoice_id') ~ ",
-                'apply', true,
-                'amount', cast(round(i.amount_paid, 2) as double)
-            )))
-        )") }} as payload,
-        {{ change_key("'netsuite'", "'customerPayment'", "'create'", 'target_external_id', 'payload') }}
-            as idempotency_key,
+        {{ payment_payload }} as payload,
+        {{ change_key(
+            "'netsuite'", "'customerPayment'", "'create'", 'coalesce(c.charge_id, i.invoice_id)', payment_payload
+        ) }} as idempotency_key,
         {{ correlation_id('stripe', 'invoice', 'i.invoice_id', 'i._changed_at') }} as correlation_id
     from payable_invoices as p
     inner join stripe_invoices as i on p.invoice_id = i.invoice_id
@@ -383,6 +409,14 @@ invoice_keys as (
 ),
 
 -- 4'. credit memos: an issued credit note without one (never over a held invoice)
+{%- set credit_memo_payload = canonical_json(json_obj({
+    'externalId': 'n.credit_note_id',
+    'entity': netsuite_ref('t.erp_customer_id', 't.customer_external_id'),
+    'createdFrom': netsuite_ref('ei.invoice_id', 'ic.source_id'),
+    'currency': netsuite_currency_ref('n.currency'),
+    'total': json_double('round(n.amount, 2)'),
+    'tranDate': netsuite_date('coalesce(n.effective_at, n.created_at)'),
+})) %}
 credit_memo_creates as (
     select
         n.credit_note_id as target_external_id,
@@ -396,15 +430,8 @@ credit_memo_creates as (
         'credit_note_missing_in_erp' as fixes_mismatch_type,
         4 as sequence,
         coalesce(ic.idempotency_key, t.customer_change_key) as depends_on_idempotency_key,
-        {{ canonical_json("json_object(
-            'externalId', n.credit_note_id,
-            'entity', " ~ netsuite_ref('t.erp_customer_id', 't.customer_external_id') ~ ",
-            'createdFrom', " ~ netsuite_ref('ei.invoice_id', 'ic.source_id') ~ ",
-            'currency', " ~ netsuite_currency_ref('n.currency') ~ ",
-            'total', cast(round(n.amount, 2) as double),
-            'tranDate', " ~ netsuite_date('coalesce(n.effective_at, n.created_at)') ~ "
-        )") }} as payload,
-        {{ change_key("'netsuite'", "'creditMemo'", "'create'", 'n.credit_note_id', 'payload') }}
+        {{ credit_memo_payload }} as payload,
+        {{ change_key("'netsuite'", "'creditMemo'", "'create'", 'n.credit_note_id', credit_memo_payload) }}
             as idempotency_key,
         {{ correlation_id('stripe', 'credit_note', 'n.credit_note_id', 'n._changed_at') }} as correlation_id
     from {{ ref('stg_stripe__credit_notes') }} as n
@@ -417,18 +444,22 @@ credit_memo_creates as (
     where n.status = 'issued' and k.external_key is null and h.invoice_key is null
 ),
 
+-- every change of the change sets above, by column name (a change set's missing columns are null)
+{%- set change_columns = [
+    'idempotency_key', 'record_type', 'operation', 'target_external_id', 'target_internal_id', 'customer_key',
+    'sequence', 'depends_on_idempotency_key', 'correlation_id', 'currency', 'source_changed_at', 'source_id',
+    'payload', 'amount', 'source_system', 'fixes_mismatch_type', 'cascade_reason',
+] %}
+{%- set columns_not_in = {
+    'customer_creates': ['target_internal_id', 'depends_on_idempotency_key', 'amount', 'source_system'],
+    'sales_order_creates': ['target_internal_id', 'source_system'],
+    'sales_order_closes': ['depends_on_idempotency_key', 'cascade_reason'],
+    'invoice_creates': ['target_internal_id', 'source_system'],
+    'payment_creates': ['target_internal_id', 'source_system', 'cascade_reason'],
+    'credit_memo_creates': ['target_internal_id', 'source_system', 'cascade_reason'],
+} %}
 changes as (
-    select * from customer_creates
-    union all by name
-    select * from sales_order_creates
-    union all by name
-    select * from sales_order_closes
-    union all by name
-    select * from invoice_creates
-    union all by name
-    select * from payment_creates
-    union all by name
-    select * from credit_memo_creates
+    {{ union_all_by_name(columns_not_in, change_columns) }}
 ),
 
 -- the mismatch a change fixes: the one of its kind anchored on its source record
@@ -478,7 +509,7 @@ select
         else '/record/v1/' || r.record_type || '/eid:' || r.target_external_id
     end as http_path,
     coalesce(r.source_system, 'stripe') as source_system,
-    sha256(r.payload) as payload_hash,
+    {{ sha256_hex('r.payload') }} as payload_hash,
     case
         when r.own_reason = 'not_yet_synced' and p.own_reason is not null then p.own_reason
         else r.own_reason

@@ -22,13 +22,15 @@ mismatches as (
 ),
 
 decision_types as (
-    select unnest([
-        'invoice_amount_mismatch',
-        'invoice_currency_mismatch',
-        'duplicate_erp_customer',
-        'crm_arr_mismatch',
-        'closed_won_without_subscription'
-    ]) as mismatch_type
+    select t.mismatch_type
+    from (
+        values
+        ('invoice_amount_mismatch'),
+        ('invoice_currency_mismatch'),
+        ('duplicate_erp_customer'),
+        ('crm_arr_mismatch'),
+        ('closed_won_without_subscription')
+    ) as t (mismatch_type)
 ),
 
 -- mismatches a change set fixes (the change's reason and source record are the mismatch's)
@@ -171,7 +173,7 @@ sides as (
         case
             when
                 e.mismatch_type = 'crm_arr_mismatch'
-                then cast(json_extract_string(e.details, '$.billing_arr') as decimal(18, 3))
+                then cast({{ json_text('billing_arr', 'e.details') }} as decimal(18, 3))
             when e.mismatch_type = 'closed_won_without_subscription' then null
             when si.invoice_id is not null then si.total
             else e.amount_at_risk
@@ -189,7 +191,7 @@ sides as (
             when ni.invoice_id is not null then ni.total
             when
                 e.mismatch_type = 'crm_arr_mismatch'
-                then cast(json_extract_string(e.details, '$.crm_arr') as decimal(18, 3))
+                then cast({{ json_text('crm_arr', 'e.details') }} as decimal(18, 3))
             when e.mismatch_type = 'closed_won_without_subscription' then d.amount
         end as other_amount,
         case
@@ -205,7 +207,7 @@ sides as (
     left join {{ ref('stg_stripe__invoices') }} as si
         on e.anchor_system = 'stripe' and e.anchor_id = si.invoice_id
     left join {{ ref('stg_netsuite__invoices') }} as ni
-        on json_extract_string(e.details, '$.erp_invoice_id') = ni.invoice_id
+        on {{ json_text('erp_invoice_id', 'e.details') }} = ni.invoice_id
     left join {{ ref('stg_hubspot__deals') }} as d
         on e.mismatch_type = 'closed_won_without_subscription' and e.anchor_id = d.deal_id
     left join {{ ref('stg_hubspot__companies') }} as hc
@@ -232,8 +234,8 @@ described as (
         c.netsuite_customer_ids,
         c.zendesk_organization_id,
         t.since_at,
-        sha256(e.mismatch_type || '|' || e.anchor_system || '|' || e.anchor_id) as exception_id,
-        date_diff('day', t.since_at, e.detected_at) as age_days
+        {{ sha256_hex("e.mismatch_type || '|' || e.anchor_system || '|' || e.anchor_id") }} as exception_id,
+        {{ boundaries_between('day', 't.since_at', 'e.detected_at') }} as age_days
     from open_exceptions as e
     left join sides as s
         on
@@ -254,10 +256,11 @@ select
     customer_domain,
     severity,
     blocked_by,
-    billing_amount,
+    -- decimal(18, 3) as every amount (what DuckDB infers; PostgreSQL loses the scale through the case)
+    cast(billing_amount as decimal(18, 3)) as billing_amount,
     billing_currency,
     other_system,
-    other_amount,
+    cast(other_amount as decimal(18, 3)) as other_amount,
     other_currency,
     amount_at_risk,
     currency as amount_at_risk_currency,
