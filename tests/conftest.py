@@ -14,6 +14,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -78,6 +81,29 @@ def postgres_dsn() -> str:
         "Start PostgreSQL on 127.0.0.1:5432 (trust auth, database `test`) "
         "or set REVSYNC_TEST_POSTGRES_DSN to a SQLAlchemy URL.",
     )
+
+
+@contextmanager
+def _new_database(postgres_dsn: str, prefix: str) -> Iterator[str]:
+    import sqlalchemy as sa
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(postgres_dsn, isolation_level="AUTOCOMMIT")
+    with admin.connect() as con:
+        con.execute(sa.text(f"create database {name}"))
+    try:
+        yield sa.make_url(postgres_dsn).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as con:
+            con.execute(sa.text(f"drop database if exists {name} with (force)"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def new_postgres_database(postgres_dsn) -> Callable[[str], AbstractContextManager[str]]:
+    """`with new_postgres_database(prefix) as url:` a new, empty database on the test server (named
+    `<prefix>_<random>`), dropped with its connections when the block ends."""
+    return lambda prefix: _new_database(postgres_dsn, prefix)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ SQLAlchemy code as on DuckDB."""
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 import duckdb
@@ -72,22 +71,15 @@ def _copy(source: Path, engine: sa.Engine) -> None:
 
 
 @pytest.fixture
-def pg_warehouse(postgres_dsn, small_built):
+def pg_warehouse(new_postgres_database, small_built):
     """A fresh PostgreSQL database holding the small world's canonical marts and change sets."""
-    name = f"revsync_gate_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(postgres_dsn, isolation_level="AUTOCOMMIT")
-    with admin.connect() as con:
-        con.execute(sa.text(f"create database {name}"))
-    url = sa.make_url(postgres_dsn).set(database=name).render_as_string(hide_password=False)
-    engine = sa.create_engine(url)
-    try:
-        _copy(small_built.warehouse, engine)
-        yield url, engine
-    finally:
-        engine.dispose()
-        with admin.connect() as con:
-            con.execute(sa.text(f"drop database if exists {name} with (force)"))
-        admin.dispose()
+    with new_postgres_database("revsync_gate") as url:
+        engine = sa.create_engine(url)
+        try:
+            _copy(small_built.warehouse, engine)
+            yield url, engine
+        finally:
+            engine.dispose()
 
 
 def test_the_gate_runs_on_postgres(pg_warehouse, tmp_path, change_queries):

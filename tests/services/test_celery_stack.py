@@ -4,7 +4,6 @@ Celery worker processes; its figures equal the embedded (LocalExecutor, SQLite) 
 
 from __future__ import annotations
 
-import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -18,18 +17,10 @@ REDIS_DB = 11  # a database of its own: a stale queue from an aborted run must n
 
 
 @pytest.fixture
-def metadata_db(postgres_dsn):
+def metadata_db(new_postgres_database):
     """A new, empty PostgreSQL database for Airflow's metadata (migrated by the demo), dropped after."""
-    name = f"revsync_airflow_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(postgres_dsn, isolation_level="AUTOCOMMIT")
-    with admin.connect() as con:
-        con.execute(sa.text(f"create database {name}"))
-    try:
-        yield sa.make_url(postgres_dsn).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as con:
-            con.execute(sa.text(f"drop database if exists {name} with (force)"))
-        admin.dispose()
+    with new_postgres_database("revsync_airflow") as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ step recorded, and a repeated step is refused without changing anything."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import sqlalchemy as sa
 
@@ -15,19 +13,13 @@ pytestmark = pytest.mark.services
 
 
 @pytest.fixture
-def pg(postgres_dsn):
-    name = f"revsync_outbox_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(postgres_dsn, isolation_level="AUTOCOMMIT")
-    with admin.connect() as con:
-        con.execute(sa.text(f"create database {name}"))
-    engine = sa.create_engine(sa.make_url(postgres_dsn).set(database=name), poolclass=sa.NullPool)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as con:
-            con.execute(sa.text(f"drop database if exists {name} with (force)"))
-        admin.dispose()
+def pg(new_postgres_database):
+    with new_postgres_database("revsync_outbox") as url:
+        engine = sa.create_engine(url, poolclass=sa.NullPool)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def test_the_outbox_on_postgres(pg):

@@ -1,6 +1,6 @@
 """The dbt project on PostgreSQL (profile target `postgres`), end to end on the small world (seed 7):
 
-extraction lands the world from a private sandbox into DuckDB (the only landing there is), the
+the session's landing of the world in DuckDB (`small_landed`: extraction lands nowhere else), the
 `revsync.warehouse.postgres_copy` command copies the landed raw tables and landing state into a fresh
 PostgreSQL database, and `dbt build --target postgres` builds the whole project there: every model,
 data test and unit test passes. Then the same checks as tests/integration/test_dbt_reconciliation.py
@@ -12,38 +12,24 @@ from the copied cursors).
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
+from conftest import run_dbt
 
-from revsync.connectors.load import load_source
-from revsync.connectors.registry import CONNECTORS
 from revsync.quality.gate import GateSettings, run_gate
 from revsync.score import score
-from sandbox.world.generator import generate
 from sandbox.world.plan import MISMATCH_TYPES
 
-# the module's setup (generate, land, copy, build) took 95-195 s on 2 shared cores: the default 300 s
-# per test (setup included) leaves too little room
+# the module's setup (copy, build) takes minutes on 2 shared cores: the default 300 s per test (setup
+# included) leaves too little room
 pytestmark = [pytest.mark.integration, pytest.mark.services, pytest.mark.timeout(600)]
-
-# The integration suite's helpers (sandbox process, dbt runner, world size): tests/ is no package, so the
-# module is loaded from its file. Its session fixtures are not shared with this directory, so the world is
-# generated and landed here again (about 20 s).
-_spec = importlib.util.spec_from_file_location(
-    "revsync_integration_helpers", Path(__file__).resolve().parents[1] / "integration" / "conftest.py"
-)
-helpers = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(helpers)
 
 
 def _pg_env(url: sa.URL) -> dict[str, str]:
@@ -61,30 +47,13 @@ def _pg_env(url: sa.URL) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def pg_built(postgres_dsn, tmp_path_factory):
-    """(PostgreSQL URL, world folder, as-of): the small world landed, copied to a fresh database and the
-    whole dbt project built there with `--target postgres` at the landing's as-of (every node passed)."""
-    world = tmp_path_factory.mktemp("pg_world")
-    generate(world, helpers.SMALL_CUSTOMERS, helpers.SEED)
-    landed = tmp_path_factory.mktemp("pg_landed") / "warehouse.duckdb"
-    started = time.monotonic()
-    with helpers.start_sandbox(world) as running:
-        con = duckdb.connect(str(landed))
-        try:
-            for name, connector in CONNECTORS.items():
-                load_source(con, connector, running.base_url(name), running.creds(name), "b1")
-        finally:
-            con.close()
-    as_of = datetime.now(UTC).replace(microsecond=0)
-    print(f"landed the small world in DuckDB: {time.monotonic() - started:.1f}s")
-
-    name = f"revsync_dbt_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(postgres_dsn, isolation_level="AUTOCOMMIT")
-    with admin.connect() as con:
-        con.execute(sa.text(f"create database {name}"))
-    url = sa.make_url(postgres_dsn).set(database=name)
-    url_text = url.render_as_string(hide_password=False)
-    try:
+def pg_built(new_postgres_database, small_landed, tmp_path_factory):
+    """(PostgreSQL URL, world folder, as-of, dbt run): the session's small-world landing copied to a fresh
+    database and the whole dbt project built there with `--target postgres` at the landing's as-of (every
+    node passed)."""
+    landed, world, as_of = small_landed.warehouse, small_landed.world, small_landed.as_of
+    with new_postgres_database("revsync_dbt") as url_text:
+        url = sa.make_url(url_text)
         copied = subprocess.run(
             [sys.executable, "-m", "revsync.warehouse.postgres_copy", "--warehouse", str(landed)]
             + ["--postgres", url_text],
@@ -101,7 +70,7 @@ def pg_built(postgres_dsn, tmp_path_factory):
         with pytest.MonkeyPatch.context() as env:
             for key, value in _pg_env(url).items():
                 env.setenv(key, value)
-            run = helpers.run_dbt(
+            run = run_dbt(
                 landed,
                 workdir,
                 "build",
@@ -113,10 +82,6 @@ def pg_built(postgres_dsn, tmp_path_factory):
         elapsed = time.monotonic() - started
         print(f"dbt build --target postgres (whole project): {elapsed:.1f}s, {len(run.results)} nodes")
         yield url_text, world, as_of, run
-    finally:
-        with admin.connect() as con:
-            con.execute(sa.text(f"drop database if exists {name} with (force)"))
-        admin.dispose()
 
 
 def _check_copy(landed: Path, url: str, output: str) -> None:
