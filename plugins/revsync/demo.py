@@ -252,7 +252,7 @@ def run_demo(options: DemoOptions, progress: Callable[[str], None] = print) -> D
                 "REVSYNC_QUALITY_DOCS": str(home / "quality"),
                 "REVSYNC_EXTRACT_SCHEDULE": "none",  # the demo triggers the rounds
                 "REVSYNC_RECONCILE_ON": "all",  # one reconcile per round, once every source landed
-                "REVSYNC_RECONCILE_GRAIN": "layer",  # a task per schema: dbt's start-up paid 5x, not 20x
+                "REVSYNC_RECONCILE_GRAIN": "project",  # one dbt task, one gate task: start-ups paid once
                 # the core sources: the optional ones (Chargebee, Freshdesk) feed no reconciliation yet
                 **sandbox_environment({"vendors": {v: endpoints["vendors"][v] for v in CONNECTORS}}),
             },

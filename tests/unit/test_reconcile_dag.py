@@ -191,8 +191,21 @@ def test_the_layer_grain_builds_each_schema_in_one_task_in_dependency_order(mani
     assert "intermediate" in dag.get_task("reconciliation").upstream_task_ids
     assert "reconciliation" in dag.get_task("sync").upstream_task_ids
     monkeypatch.setenv("REVSYNC_RECONCILE_GRAIN", "per-row")
-    with pytest.raises(ValueError, match="model or layer"):
+    with pytest.raises(ValueError, match="model or layer or project"):
         build_reconcile_dag(manifest, sources=enabled_sources({}))
+
+
+def test_the_project_grain_is_one_dbt_task_then_one_gate_task(manifest, monkeypatch):
+    monkeypatch.setenv("REVSYNC_RECONCILE_GRAIN", "project")
+    dag = build_reconcile_dag(manifest, sources=enabled_sources({}))
+    (task,) = plan(manifest, "project")
+    assert task.task_id == "dbt_build" and sorted(task.nodes) == sorted(_built(manifest))
+    tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
+    assert task.tests == len(tests) + len(manifest.get("unit_tests", {}))
+    assert set(dag.task_ids) == {"dbt_build", "publish", "gate", "publish_changes"}
+    assert dag.get_task("gate").upstream_task_ids == {"dbt_build"}
+    assert dag.get_task("publish_changes").upstream_task_ids == {"gate"}
+    assert dag.get_task("publish").upstream_task_ids == {"dbt_build"}
 
 
 def test_reconcile_can_wait_for_every_source(manifest, monkeypatch):

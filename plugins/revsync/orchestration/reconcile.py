@@ -6,8 +6,9 @@ come from dbt's `manifest.json`, nothing per model is written here: one task per
 snapshot) running `dbt build --select <model>`, i.e. the model and its tests, with the dependencies of
 dbt's graph; the staging views of one source (`models/staging/<source>/`) share a task, because a view
 builds in milliseconds while each dbt invocation costs about 5 s and the tasks run one at a time
-(`REVSYNC_RECONCILE_GRAIN=layer` goes further: one task per schema, what the demo uses). A
-failed task can be cleared and rerun from the UI on its own; its successful neighbours are not rebuilt.
+(`REVSYNC_RECONCILE_GRAIN=layer` goes further: one task per schema; `project`: one dbt task and one
+gate task, what the demo uses). A failed task can be cleared and rerun from the UI on its own; its
+successful neighbours are not rebuilt.
 When every task succeeded, `publish` swaps in the analysts' read-only snapshot (`reporting.duckdb`,
 revsync.warehouse.reporting) and emits `revsync://warehouse/reconciled`.
 
@@ -54,7 +55,8 @@ RECONCILED_URI = "revsync://warehouse/reconciled"
 GATE_STAGES = ("staging", "canonical", "sync")
 VALIDATED_CHANGE_SETS = ("erp_changes", "entitlement_changes")
 BUILT_TYPES = ("model", "seed", "snapshot")
-GRAINS = ("model", "layer")
+GRAINS = ("model", "layer", "project")
+PROJECT_TASK = "dbt_build"
 ROOT = Path(__file__).resolve().parents[3]
 LOCK_WAIT_S = float(os.environ.get("REVSYNC_DBT_LOCK_WAIT_S", "3600"))
 
@@ -97,9 +99,10 @@ class DbtTask:
 
 
 def reconcile_grain(environ: dict[str, str] | None = None) -> str:
-    """`REVSYNC_RECONCILE_GRAIN`: `model` (the default: a task per model, each rerunnable alone) or `layer`
-    (a task per schema: staging, intermediate, canonical, reconciliation, sync). Each task pays a dbt
-    start-up (~5 s), so on small data the layer grain finishes a run several times sooner."""
+    """`REVSYNC_RECONCILE_GRAIN`: `model` (the default: a task per model, each rerunnable alone), `layer`
+    (a task per schema: staging, intermediate, canonical, reconciliation, sync) or `project` (one
+    `dbt build` task and one task for the three gate stages). Each task pays a start-up (dbt's ~5 s, the
+    gate's Great Expectations import ~8 s), so on small data the coarser grains finish a run sooner."""
     grain = (
         (os.environ if environ is None else environ).get("REVSYNC_RECONCILE_GRAIN", "model").strip().lower()
     )
@@ -110,7 +113,9 @@ def reconcile_grain(environ: dict[str, str] | None = None) -> str:
 
 def task_id_of(node: dict[str, Any], grain: str = "model") -> str:
     """At the model grain `staging_<source>` for the staging views of `models/staging/<source>/`, else
-    the node's name; at the layer grain the node's schema."""
+    the node's name; at the layer grain the node's schema; at the project grain one task for all."""
+    if grain == "project":
+        return PROJECT_TASK
     if grain == "layer":
         return node["schema"]
     fqn = node["fqn"]
@@ -322,7 +327,8 @@ def build_reconcile_dag(manifest: dict[str, Any] | None = None, sources: list[st
     from airflow.sdk import DAG, Asset, Param, get_current_context, task
 
     manifest = load_manifest() if manifest is None else manifest
-    tasks = plan(manifest, reconcile_grain())
+    grain = reconcile_grain()
+    tasks = plan(manifest, grain)
     validated = [Asset(validated_uri(name)) for name in VALIDATED_CHANGE_SETS]
     sources = enabled_sources() if sources is None else sources
     reconciled = Asset(RECONCILED_URI)
@@ -399,24 +405,44 @@ def build_reconcile_dag(manifest: dict[str, Any] | None = None, sources: list[st
 
         publish(list(built.values()))
 
-        gates = {}
-        for stage, upstream in gate_upstreams(tasks, manifest).items():
+        if grain == "project":
 
             @task(
-                task_id=f"gate_{stage}",
+                task_id="gate",
                 multiple_outputs=False,
-                doc_md=f"Quality gate checkpoint `{stage}`: every suite of the `{stage}` tables "
-                "(revsync.quality.gate); blocks or quarantines as each expectation's policy says.",
+                doc_md="Quality gate checkpoints `staging`, `canonical` and `sync`, in that order, in one "
+                "task (revsync.quality.gate); the first block fails the task and nothing after it runs.",
             )
-            def gate(stage: str = stage) -> dict[str, Any]:
+            def gate_all() -> dict[str, Any]:
                 context = get_current_context()
-                return run_gate_task(stage, context["params"], context["run_id"], context["ti"].try_number)
+                params, run_id, try_number = context["params"], context["run_id"], context["ti"].try_number
+                passed = {stage: run_gate_task(stage, params, run_id, try_number) for stage in GATE_STAGES}
+                return {**passed["sync"], "stages": passed}
 
-            gates[stage] = gate()
-            for task_id in upstream:
-                built[task_id] >> gates[stage]
-        for before, after in zip(GATE_STAGES, GATE_STAGES[1:], strict=False):
-            gates[before] >> gates[after]
+            sync_gate = gate_all()
+            for built_task in built.values():
+                built_task >> sync_gate
+        else:
+            gates = {}
+            for stage, upstream in gate_upstreams(tasks, manifest).items():
+
+                @task(
+                    task_id=f"gate_{stage}",
+                    multiple_outputs=False,
+                    doc_md=f"Quality gate checkpoint `{stage}`: every suite of the `{stage}` tables "
+                    "(revsync.quality.gate); blocks or quarantines as each expectation's policy says.",
+                )
+                def gate(stage: str = stage) -> dict[str, Any]:
+                    context = get_current_context()
+                    ti = context["ti"]
+                    return run_gate_task(stage, context["params"], context["run_id"], ti.try_number)
+
+                gates[stage] = gate()
+                for task_id in upstream:
+                    built[task_id] >> gates[stage]
+            for before, after in zip(GATE_STAGES, GATE_STAGES[1:], strict=False):
+                gates[before] >> gates[after]
+            sync_gate = gates["sync"]
 
         @task(
             task_id="publish_changes",
@@ -436,7 +462,7 @@ def build_reconcile_dag(manifest: dict[str, Any] | None = None, sources: list[st
                 }
             return sync_gate
 
-        publish_changes(gates["sync"])
+        publish_changes(sync_gate)
     return dag
 
 
