@@ -38,7 +38,8 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
-from bench.sandbox import _cpu_seconds, _start_server, _stop_server
+from bench.sandbox import LARGE_WORLD_START_S, _cpu_seconds
+from sandbox.server.background import serve_in_background
 from sandbox.world.streams import tables_of
 
 SOURCES = ("stripe", "hubspot", "zendesk", "netsuite")
@@ -272,12 +273,9 @@ def bench_scale(scale: str, runs: int, budget_s: float) -> tuple[dict[str, objec
     try:
         started = time.perf_counter()
         generate_s = _generate(scale, work)
-        server, endpoints = _start_server(work)
-        try:
+        with serve_in_background(work, 0, "none", start_timeout_s=LARGE_WORLD_START_S) as (endpoints, server):
             metrics, notes = _measure(scale, server, endpoints, work, runs, budget_s, started)
             return {f"{scale}_generate_s": round(generate_s, 1), **metrics}, notes
-        finally:
-            _stop_server(server)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

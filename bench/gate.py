@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.reconcile import BIN, _dbt_build, _extract, _run
-from bench.sandbox import _start_server, _stop_server
+from bench.sandbox import LARGE_WORLD_START_S
+from sandbox.server.background import serve_in_background
 
 TARGET_RATIO = 0.25
 STAGE_LINE = re.compile(r"gate (\w+): passed (\d+)/(\d+) expectations of (\d+) suites in ([\d.]+)s")
@@ -89,11 +90,8 @@ def _prepare(work: Path, scale: str, seed: int) -> tuple[Path, float, float, str
             str(seed),
         ]
     )
-    server, _ = _start_server(world)
-    try:
+    with serve_in_background(world, 0, "none", start_timeout_s=LARGE_WORLD_START_S) as (_, _server):
         _extract(world, warehouse)
-    finally:
-        _stop_server(server)
     seconds, rss = _dbt_build(warehouse, work, as_of)
     return warehouse, seconds, rss, f"generated {scale} seed {seed}, extracted, dbt build"
 

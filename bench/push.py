@@ -35,7 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.reconcile import BIN, _dbt_build, _extract, _run
-from bench.sandbox import _cpu_seconds, _start_server, _stop_server
+from bench.sandbox import LARGE_WORLD_START_S, _cpu_seconds
+from sandbox.server.background import serve_in_background
 
 ALLOWED_RATE = 15 / 0.05  # sandbox.server.faults: NETSUITE_CONCURRENCY / NETSUITE_SERVICE_TIME
 TARGET_RATIO = 0.90
@@ -68,11 +69,8 @@ def _prepare(work: Path, scale: str, seed: int) -> tuple[Path, Path, str]:
     pristine.mkdir(exist_ok=True)
     for name in WORLD_FILES:  # the world before extraction touched it (serving does not change it)
         shutil.copy(world / name, pristine / name)
-    server, _ = _start_server(world)
-    try:
+    with serve_in_background(world, 0, "none", start_timeout_s=LARGE_WORLD_START_S) as (_, _server):
         _extract(world, warehouse)
-    finally:
-        _stop_server(server)
     as_of = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     _dbt_build(warehouse, home, as_of)
     _run([str(BIN / "revsync"), "gate", "--warehouse", str(warehouse), "--docs", str(home / "quality")])
@@ -134,8 +132,7 @@ def _outbox_stats(warehouse: Path) -> dict[str, object]:
 def _push_once(warehouse: Path, world: Path, work: Path, faults: str, run: int) -> dict[str, object]:
     """One `revsync push netsuite` on fresh copies, against a freshly started sandbox."""
     wh, wd = _fresh(warehouse, world, work / f"run{run}")
-    server, _ = _start_server(wd, faults)
-    try:
+    with serve_in_background(wd, 0, faults, start_timeout_s=LARGE_WORLD_START_S) as (_, server):
         cpu_before = _cpu_seconds(server.pid)
         argv = [str(BIN / "revsync"), "push", "netsuite", "--sandbox", str(wd), "--warehouse", str(wh)]
         argv += ["--run-id", f"bench-push-{run}"]
@@ -148,8 +145,6 @@ def _push_once(warehouse: Path, world: Path, work: Path, faults: str, run: int) 
             err.seek(0)
             stdout, stderr = out.read(), err.read()
         server_cpu = _cpu_seconds(server.pid) - cpu_before
-    finally:
-        _stop_server(server)
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"revsync push failed ({status}): {stderr[-3000:]}")
     summary = json.loads(stdout.strip().splitlines()[-1])
@@ -207,14 +202,13 @@ async def _blast(base_url: str, credentials: dict, changes: list, concurrency: i
 def _ceiling(warehouse: Path, world: Path, work: Path, faults: str) -> dict[str, object]:
     wh, wd = _fresh(warehouse, world, work / "ceiling")
     changes = _changes(wh)
-    server, endpoints = _start_server(wd, faults)
     try:
-        info = endpoints["vendors"]["netsuite"]
-        cpu_before = _cpu_seconds(server.pid)
-        seconds, statuses = asyncio.run(_blast(info["base_url"], info["credentials"], changes, 15))
-        server_cpu = _cpu_seconds(server.pid) - cpu_before
+        with serve_in_background(wd, 0, faults, start_timeout_s=LARGE_WORLD_START_S) as (endpoints, server):
+            info = endpoints["vendors"]["netsuite"]
+            cpu_before = _cpu_seconds(server.pid)
+            seconds, statuses = asyncio.run(_blast(info["base_url"], info["credentials"], changes, 15))
+            server_cpu = _cpu_seconds(server.pid) - cpu_before
     finally:
-        _stop_server(server)
         shutil.rmtree(work / "ceiling", ignore_errors=True)
     ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
     return {

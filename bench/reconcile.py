@@ -31,7 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.sandbox import _start_server, _stop_server
+from bench.sandbox import LARGE_WORLD_START_S
+from sandbox.server.background import serve_in_background
 
 SOURCES = ("stripe", "hubspot", "zendesk", "netsuite")
 PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
@@ -115,8 +116,7 @@ def _measure(scale: str, seed: int, runs: int, work: Path) -> dict[str, object]:
     generate = [str(BIN / "revsync"), "sandbox", "generate", "--out", str(world), "--scale", scale]
     _run([*generate, "--seed", str(seed)])
     metrics: dict[str, object] = {f"{prefix}_generate_s": round(time.perf_counter() - started, 1)}
-    server, endpoints = _start_server(world)
-    try:
+    with serve_in_background(world, 0, "none", start_timeout_s=LARGE_WORLD_START_S) as (endpoints, _server):
         metrics[f"{prefix}_extract_s"] = round(_extract(world, warehouse), 1)
         as_of = _now()
         builds = [_dbt_build(warehouse, work, as_of)]
@@ -135,8 +135,6 @@ def _measure(scale: str, seed: int, runs: int, work: Path) -> dict[str, object]:
         metrics[f"{prefix}_incremental_build_peak_rss_mib"] = rss
         metrics[f"{prefix}_incremental_to_full_build"] = round(seconds / metrics[f"{prefix}_full_build_s"], 3)
         metrics.update({f"{prefix}_after_advance_{k}": v for k, v in _score(world, warehouse).items()})
-    finally:
-        _stop_server(server)
     return metrics
 
 

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -28,12 +27,13 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+from sandbox.server.background import serve_in_background
 from sandbox.server.runner import client_headers
 
 TARGET_RPS = 30_000
 DEFAULT_CUSTOMERS = 20_000
 SEED = 42
-START_TIMEOUT_S = 120
+LARGE_WORLD_START_S = 120  # a large world takes longer than the tests' 60 s to open and serve
 
 SUITEQL = (
     "select id, tranid, entity, currency, foreigntotal, foreignamountremaining, status, trandate, "
@@ -143,43 +143,6 @@ def small_response_latency(endpoints: dict) -> tuple[float, float]:
     return tuple(round(statistics.median(v) * 1000, 2) for v in timings.values())  # type: ignore[return-value]
 
 
-def _start_server(world_dir: Path, faults: str = "none") -> tuple[subprocess.Popen, dict]:
-    import httpx
-
-    log = (world_dir / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "serve", str(world_dir), "--port-base", "0", "--faults", faults],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    endpoints_file = world_dir / "endpoints.json"
-    while not endpoints_file.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"sandbox did not start: {(world_dir / 'serve.log').read_text()[-2000:]}")
-        time.sleep(0.05)
-    endpoints = json.loads(endpoints_file.read_text())
-    for info in endpoints["vendors"].values():
-        while True:
-            try:
-                httpx.get(info["base_url"] + "/__sandbox__/health", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-    return process, endpoints
-
-
-def _stop_server(process: subprocess.Popen) -> None:
-    """SIGTERM a server started by `_start_server`, killing it if it has not exited in 30 s."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -198,8 +161,8 @@ def sandbox_list_throughput() -> dict[str, object]:
             text=True,
         )
         generate_s = time.perf_counter() - started
-        process, endpoints = _start_server(world_dir)
-        try:
+        serving = serve_in_background(world_dir, 0, "none", start_timeout_s=LARGE_WORLD_START_S)
+        with serving as (endpoints, process):
             import httpx
 
             counts = httpx.get(endpoints["vendors"]["stripe"]["base_url"] + "/__sandbox__/counts").json()
@@ -239,8 +202,6 @@ def sandbox_list_throughput() -> dict[str, object]:
             metrics["target_rps"] = TARGET_RPS
             metrics["pass"] = metrics["server_capacity_rps"] >= TARGET_RPS  # type: ignore[operator]
             return metrics
-        finally:
-            _stop_server(process)
     finally:
         shutil.rmtree(world_dir, ignore_errors=True)
 
@@ -269,10 +230,9 @@ def sandbox_generate() -> dict[str, object]:
         peak_kib = int(found[1]) if found else children_kib
         world = world_dir / "world.duckdb"
         started = time.perf_counter()
-        process, _ = _start_server(world_dir)  # until all four vendors answer
-        serve_start_s = time.perf_counter() - started
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        # entered when every vendor answers its health check
+        with serve_in_background(world_dir, start_timeout_s=LARGE_WORLD_START_S):
+            serve_start_s = time.perf_counter() - started
         return {
             "serve_start_s": round(serve_start_s, 2),
             "serve_start_pass": serve_start_s <= 10,

@@ -29,7 +29,11 @@ class SandboxFailed(RuntimeError):
 
 @contextmanager
 def serve_in_background(
-    world_dir: Path, port_base: int = 0, faults: str = "none", log_path: Path | None = None
+    world_dir: Path,
+    port_base: int = 0,
+    faults: str = "none",
+    log_path: Path | None = None,
+    start_timeout_s: float = START_TIMEOUT_S,
 ) -> Iterator[tuple[dict, subprocess.Popen]]:
     """Serve `world_dir` (ports from `port_base`; 0: free ports) and yield (its endpoints, the process);
     stopped with SIGTERM when the block ends."""
@@ -54,7 +58,7 @@ def serve_in_background(
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + start_timeout_s
         while not (world_dir / ENDPOINTS_FILE).exists():
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SandboxFailed(
