@@ -110,7 +110,15 @@ test: lint browser
 	fi; \
 	exit $$status
 
-bench: $(STAMP)
+# The peers bench/peers.py runs beside revsync (dlt), in a virtualenv of their own.
+PEERS_VENV := build/bench/peers-venv
+
+$(PEERS_VENV)/.installed: bench/requirements-peers.txt
+	@[ -x "$(PEERS_VENV)/bin/python" ] || $(PYTHON) -m venv "$(PEERS_VENV)"
+	"$(PEERS_VENV)/bin/python" -m pip install -q -r bench/requirements-peers.txt
+	touch "$@"
+
+bench: $(STAMP) $(PEERS_VENV)/.installed
 	$(PY) -m bench $(BENCH_ARGS)
 
 lock:

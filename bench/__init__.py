@@ -14,6 +14,7 @@ BENCHMARKS: list[str] = [
     "bench.sandbox:sandbox_list_throughput",
     "bench.sandbox:sandbox_generate",
     "bench.extract:extract_throughput",
+    "bench.peers:extract_vs_peers",
     "bench.reconcile:reconcile_build",
     "bench.gate:gate_time",
     "bench.push:push_throughput",
