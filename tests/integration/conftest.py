@@ -288,3 +288,46 @@ def airflow_home(migrated_airflow_db):
         return folder
 
     return home
+
+
+def assert_identity_matches_the_answer_key(
+    con: duckdb.DuckDBPyConnection, identity: str, world: Path
+) -> dict[str, int]:
+    """Identity resolution against the generator's answer key: every record of `identity` (a relation with
+    source_system, native_id, customer_key, link_method) is the company the generator made it for (NetSuite
+    customers by their e-mail domain: duplicates in the ERP belong to one company), customer_key <->
+    customer_ref is one-to-one, and nothing a record could link to is left unlinked (only CRM-only
+    companies). Returns the records per link method."""
+    con.execute(f"attach '{world / 'world.duckdb'}' as world (read_only)")
+    con.execute("""
+        create temp table answer as
+        select 'stripe' as system, stripe_customer_id as native_id, customer_ref from world.company_refs
+        where stripe_customer_id is not null
+        union all select 'hubspot', hubspot_company_id, customer_ref from world.company_refs
+        where hubspot_company_id is not null
+        union all select 'zendesk', zendesk_organization_id::varchar, customer_ref from world.company_refs
+        where zendesk_organization_id is not null
+        union all select 'netsuite', n.id, r.customer_ref from world.netsuite_customers n
+        join world.company_refs r on r.domain = lower(split_part(n.email, '@', 2))
+    """)
+    records, answered, pairs, keys, refs = con.execute(f"""
+        select (select count(*) from {identity}), count(*),
+            count(distinct (i.customer_key, a.customer_ref)), count(distinct i.customer_key),
+            count(distinct a.customer_ref)
+        from {identity} i
+        join answer a on a.system = i.source_system and a.native_id = i.native_id
+    """).fetchone()
+    assert records == answered == con.execute("select count(*) from answer").fetchone()[0]
+    assert pairs == keys == refs, (pairs, keys, refs)
+    unlinked_with_partners = con.execute(f"""
+        select count(*) from {identity} i
+        join answer a on a.system = i.source_system and a.native_id = i.native_id
+        where i.link_method = 'unlinked'
+        and exists (select 1 from answer b where b.customer_ref = a.customer_ref and b.system <> a.system)
+    """).fetchone()[0]
+    assert unlinked_with_partners == 0
+    methods = dict(con.execute(f"select link_method, count(*) from {identity} group by 1").fetchall())
+    # external ids and metadata links do most of the work; domains fill in the rest
+    assert methods["hubspot_stripe_customer_id"] > 0 and methods["stripe_metadata_hubspot_company_id"] > 0
+    assert methods["netsuite_external_id"] > 0 and methods["zendesk_external_id"] > 0
+    return methods

@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
-from conftest import run_dbt
+from conftest import assert_identity_matches_the_answer_key, run_dbt
 
 from revsync.quality.gate import GateSettings, run_gate
 from revsync.score import score
@@ -143,43 +143,12 @@ def test_identity_resolution_agrees_with_the_answer_key_on_postgres(pg_built):
         engine.dispose()
     columns = ("source_system", "native_id", "customer_key", "link_method")
     identity = pa.table({c: [r[i] for r in rows] for i, c in enumerate(columns)})
-    # the answer-key queries of tests/integration/test_dbt_reconciliation.py, over PostgreSQL's rows
-    con = duckdb.connect()
+    con = duckdb.connect()  # the answer-key check of the DuckDB build, over PostgreSQL's rows
     try:
         con.register("identity", identity)
-        con.execute(f"attach '{world / 'world.duckdb'}' as world (read_only)")
-        con.execute("""
-            create temp table answer as
-            select 'stripe' as system, stripe_customer_id as native_id, customer_ref from world.company_refs
-            where stripe_customer_id is not null
-            union all select 'hubspot', hubspot_company_id, customer_ref from world.company_refs
-            where hubspot_company_id is not null
-            union all select 'zendesk', zendesk_organization_id::varchar, customer_ref from world.company_refs
-            where zendesk_organization_id is not null
-            union all select 'netsuite', n.id, r.customer_ref from world.netsuite_customers n
-            join world.company_refs r on r.domain = lower(split_part(n.email, '@', 2))
-        """)
-        records, answered, pairs, keys, refs = con.execute("""
-            select (select count(*) from identity), count(*),
-                count(distinct (i.customer_key, a.customer_ref)), count(distinct i.customer_key),
-                count(distinct a.customer_ref)
-            from identity i
-            join answer a on a.system = i.source_system and a.native_id = i.native_id
-        """).fetchone()
-        assert records == answered == con.execute("select count(*) from answer").fetchone()[0]
-        assert pairs == keys == refs, (pairs, keys, refs)
-        unlinked_with_partners = con.execute("""
-            select count(*) from identity i
-            join answer a on a.system = i.source_system and a.native_id = i.native_id
-            where i.link_method = 'unlinked'
-            and exists (select 1 from answer b where b.customer_ref = a.customer_ref and b.system <> a.system)
-        """).fetchone()[0]
-        methods = dict(con.execute("select link_method, count(*) from identity group by 1").fetchall())
+        assert_identity_matches_the_answer_key(con, "identity", world)
     finally:
         con.close()
-    assert unlinked_with_partners == 0
-    assert methods["hubspot_stripe_customer_id"] > 0 and methods["stripe_metadata_hubspot_company_id"] > 0
-    assert methods["netsuite_external_id"] > 0 and methods["zendesk_external_id"] > 0
 
 
 @pytest.fixture(scope="module")

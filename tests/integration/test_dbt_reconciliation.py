@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import assert_identity_matches_the_answer_key
 
 from revsync.score import score
 from sandbox.world.plan import MISMATCH_TYPES
@@ -39,49 +40,10 @@ def test_every_mismatch_type_is_implemented_or_listed_as_not_yet():
 def test_identity_resolution_agrees_with_the_answer_key_for_every_linkable_record(built):
     warehouse, world, _ = built
     con = duckdb.connect(str(warehouse), read_only=True)
-    con.execute(f"attach '{world / 'world.duckdb'}' as world (read_only)")
     try:
-        # every record of each system with the company the generator made it for (NetSuite customers by
-        # their e-mail domain: duplicates in the ERP belong to one company)
-        con.execute("""
-            create temp table answer as
-            select 'stripe' as system, stripe_customer_id as native_id, customer_ref from world.company_refs
-            where stripe_customer_id is not null
-            union all select 'hubspot', hubspot_company_id, customer_ref from world.company_refs
-            where hubspot_company_id is not null
-            union all select 'zendesk', zendesk_organization_id::varchar, customer_ref from world.company_refs
-            where zendesk_organization_id is not null
-            union all select 'netsuite', n.id, r.customer_ref from world.netsuite_customers n
-            join world.company_refs r on r.domain = lower(split_part(n.email, '@', 2))
-        """)
-        records, answered, pairs, keys, refs = con.execute("""
-            select (select count(*) from intermediate.int_customer_identity), count(*),
-                count(distinct (i.customer_key, a.customer_ref)), count(distinct i.customer_key),
-                count(distinct a.customer_ref)
-            from intermediate.int_customer_identity i
-            join answer a on a.system = i.source_system and a.native_id = i.native_id
-        """).fetchone()
-        # every record is in the answer key, and customer_key <-> customer_ref is one-to-one
-        assert records == answered == con.execute("select count(*) from answer").fetchone()[0]
-        assert pairs == keys == refs, (pairs, keys, refs)
-        methods = dict(
-            con.execute(
-                "select link_method, count(*) from intermediate.int_customer_identity group by 1"
-            ).fetchall()
-        )
-        # nothing a record could link to is left unlinked: only CRM-only companies (no other system)
-        unlinked_with_partners = con.execute("""
-            select count(*) from intermediate.int_customer_identity i
-            join answer a on a.system = i.source_system and a.native_id = i.native_id
-            where i.link_method = 'unlinked'
-            and exists (select 1 from answer b where b.customer_ref = a.customer_ref and b.system <> a.system)
-        """).fetchone()[0]
+        methods = assert_identity_matches_the_answer_key(con, "intermediate.int_customer_identity", world)
     finally:
         con.close()
-    assert unlinked_with_partners == 0
-    # external ids and metadata links do most of the work; domains fill in the rest
-    assert methods["hubspot_stripe_customer_id"] > 0 and methods["stripe_metadata_hubspot_company_id"] > 0
-    assert methods["netsuite_external_id"] > 0 and methods["zendesk_external_id"] > 0
     print(f"link methods: {methods}")
 
 
