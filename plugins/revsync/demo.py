@@ -251,6 +251,7 @@ def run_demo(options: DemoOptions, progress: Callable[[str], None] = print) -> D
                 "REVSYNC_WAREHOUSE": str(warehouse),
                 "REVSYNC_QUALITY_DOCS": str(home / "quality"),
                 "REVSYNC_EXTRACT_SCHEDULE": "none",  # the demo triggers the rounds
+                "REVSYNC_EXTRACT_GRAIN": "source",  # 4 extract tasks a round, not 19: start-ups paid once
                 "REVSYNC_RECONCILE_ON": "all",  # one reconcile per round, once every source landed
                 "REVSYNC_RECONCILE_GRAIN": "project",  # one dbt task, one gate task: start-ups paid once
                 # the core sources: the optional ones (Chargebee, Freshdesk) feed no reconciliation yet
